@@ -20,7 +20,7 @@ system-deps:
 	  echo "installing Debian packages:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
-DEBIAN_PACKAGES :=
+DEBIAN_PACKAGES := softhsm2
 
 demo: $(STAMP)
 	$(BIN)/airlock demo --out demo-output
