@@ -1,0 +1,468 @@
+"""The SQL source connector: reads a LIS database through a mapping profile, as canonical Arrow batches.
+
+The connector never issues ``SELECT *``: it selects only the columns behind the
+fields it is asked for (plus those its row predicates need), pushes every
+predicate it can express in SQL into the query, streams the result with
+connectorx in bounded batches, converts each batch column-wise, and then
+re-checks *every* predicate in memory before a batch leaves it. With
+``full_export_only`` it behaves like a legacy system that can only dump
+everything: nothing is pushed down, and the in-memory check alone enforces the
+extraction, so only in-scope rows and fields ever leave the connector.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Literal
+
+import connectorx as cx
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+import sqlalchemy as sa
+
+from airlock import dburl, model, predicate, results
+from airlock.errors import ProfileError, RecordError, SourceError
+from airlock.predicate import Extraction, Predicate
+from airlock.sources.profile import EntityMap, FieldMap, Profile
+
+BadRecordPolicy = Literal["fail", "reject"]
+_ZERO_DATE = r"^0000-00-00"
+_PUSHABLE_CONVERTS = (None, "text", "date", "datetime")
+_BAD_RECORD_HINT = "correct it in the source, or give --on-bad-record reject to quarantine the record"
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A source record that could not be converted: named by entity and key, never by content."""
+
+    entity: str
+    key: str
+    field: str
+    reason: str
+
+
+class SqlSource:
+    """A SQL LIS database (MariaDB/MySQL, PostgreSQL or SQLite) read through a profile."""
+
+    def __init__(
+        self,
+        url: str,
+        profile: Profile,
+        *,
+        full_export_only: bool = False,
+        batch_rows: int = 50_000,
+        on_bad_record: BadRecordPolicy = "fail",
+        on_reject: Callable[[Rejected], None] | None = None,
+    ):
+        self.url = url
+        self.profile = profile
+        self.full_export_only = full_export_only
+        self.batch_rows = batch_rows
+        self.on_bad_record = on_bad_record
+        self.on_reject = on_reject
+        self.dialect = dburl.dialect(url)
+        self.description = f"{dburl.describe(url)} (profile {profile.name})"
+        self._checked = False
+        self._parts_cache: dict[str, pl.DataFrame] = {}
+
+    # -- checks -----------------------------------------------------------------------------
+
+    def check(self) -> None:
+        """Fail early, in one line, if the source is unreachable or lacks a column the profile names."""
+        if self._checked:
+            return
+        engine = dburl.engine(self.url)
+        try:
+            with engine.connect() as conn:
+                inspector = sa.inspect(conn)
+                tables = {t.lower(): t for t in inspector.get_table_names()}
+                known: dict[str, set[str]] = {}
+                for entity in self.profile.entities:
+                    for ref in sorted(self.profile.columns(entity)):
+                        if ref in self.profile.credentials:
+                            raise ProfileError(
+                                f"profile {self.profile.name}: entities.{entity} reads {ref}, which the profile lists as a credential; remove that mapping"
+                            )
+                        table, column = ref.split(".")
+                        if table.lower() not in tables:
+                            raise ProfileError(
+                                f"profile {self.profile.name}: entities.{entity}: table {table} does not exist in the source {dburl.describe(self.url)}; fix the profile or the URL"
+                            )
+                        if table not in known:
+                            known[table] = {c["name"].lower() for c in inspector.get_columns(tables[table.lower()])}
+                        if column.lower() not in known[table]:
+                            raise ProfileError(
+                                f"profile {self.profile.name}: entities.{entity}: column {ref} does not exist in the source; fix the profile"
+                            )
+        except sa.exc.OperationalError as e:
+            reason = str(e.orig).splitlines()[0] if e.orig else type(e).__name__
+            raise SourceError(f"cannot reach the source {dburl.describe(self.url)}: {reason}; check the URL and that the server runs") from None
+        finally:
+            engine.dispose()
+        self._checked = True
+
+    # -- public reading API -----------------------------------------------------------------
+
+    def stream(self, extraction: Extraction) -> Iterator[pa.RecordBatch]:
+        """Canonical batches of ``extraction.entity`` holding exactly the requested fields and rows."""
+        self.check()
+        ent = model.entity(extraction.entity)
+        em = self._entity_map(extraction.entity)
+        missing = [f for f in extraction.fields if f not in em.fields]
+        if missing:
+            raise ProfileError(
+                f"profile {self.profile.name}: entities.{em.entity}: the fields {', '.join(missing)} are not mapped from this source"
+            )
+        schema = ent.projection(extraction.fields)
+        wanted = set(schema.names) | {p.field for p in extraction.predicates}
+        if self.full_export_only:
+            wanted, pushed = set(em.fields), []
+        else:
+            pushed = [p for p in extraction.predicates if self._pushable(em, p)]
+        needed = _closure(em, wanted)
+        query, labels = self._query(em, needed, pushed)
+        yielded = False
+        for raw in self._read(query):
+            batch = self._canonical(em, raw, labels, needed)
+            batch = predicate.apply(batch, extraction.predicates)
+            out = pa.RecordBatch.from_arrays([batch.column(n) for n in schema.names], schema=schema)
+            if out.num_rows:
+                yielded = True
+                yield out
+        if not yielded:
+            yield pa.RecordBatch.from_pylist([], schema=schema)
+
+    def count(self, extraction: Extraction) -> int:
+        """Source rows the extraction's pushed-down query selects (before any unpacking)."""
+        self.check()
+        em = self._entity_map(extraction.entity)
+        pushed = [] if self.full_export_only else [p for p in extraction.predicates if self._pushable(em, p)]
+        query, _ = self._query(em, _closure(em, {model.entity(em.entity).key}), pushed)
+        counted = self._read_all(f"SELECT COUNT(*) AS n FROM ({query}) AS q")
+        return int(counted.column("n")[0].as_py())
+
+    # -- query building ---------------------------------------------------------------------
+
+    def _entity_map(self, entity: str) -> EntityMap:
+        try:
+            return self.profile.entities[entity]
+        except KeyError:
+            raise ProfileError(f"profile {self.profile.name} does not map the entity {entity}") from None
+
+    @staticmethod
+    def _pushable(em: EntityMap, p: Predicate) -> bool:
+        fm = em.fields.get(p.field)
+        if fm is None or fm.kind not in ("column", "attribute") or fm.mapping or fm.lookup:
+            return False
+        if fm.convert not in _PUSHABLE_CONVERTS or p.op == "none_of":
+            return False
+        return not (fm.nullif is not None and p.op in ("not_in", "not_null"))
+
+    def _tables(self, em: EntityMap) -> dict[str, sa.TableClause]:
+        columns: dict[str, set[str]] = {}
+        for ref in self.profile.columns(em.entity):
+            t, c = ref.split(".")
+            columns.setdefault(t, set()).add(c)
+        return {t: sa.table(t, *(sa.column(c) for c in sorted(cs))) for t, cs in columns.items()}
+
+    def _query(self, em: EntityMap, needed: set[str], pushed: list[Predicate]) -> tuple[str, dict[str, str]]:
+        tables = self._tables(em)
+
+        def col(ref: str) -> sa.ColumnClause:
+            t, c = ref.split(".")
+            return tables[t].c[c]
+
+        source: Any = tables[em.table]
+        for j in em.joins:
+            source = source.outerjoin(tables[j.table], sa.and_(*(col(a) == col(b) for a, b in j.on)))
+
+        exprs: dict[str, Any] = {}
+        for name in sorted(needed):
+            fm = em.fields[name]
+            if fm.kind == "column":
+                exprs[name] = col(fm.source)  # type: ignore[arg-type]
+            elif fm.kind == "attribute":
+                exprs[name] = self._attribute(em, fm.source)  # type: ignore[arg-type]
+        labels: dict[str, str] = {}
+        columns = []
+        for i, (name, expr) in enumerate(exprs.items()):
+            fm = em.fields[name]
+            shown = sa.cast(expr, sa.String) if fm.convert in ("date", "datetime") else expr
+            labels[name] = f"c{i}"
+            columns.append(shown.label(labels[name]))
+        if em.packed:
+            labels["@packed"], labels["@group"] = "p_value", "p_group"
+            columns += [col(em.packed.column).label("p_value"), col(em.packed.group).label("p_group")]
+
+        conditions = [sa.and_(col(c.column).is_not(None), col(c.column) != "") for c in em.where if c.op == "not_empty"]
+        for p in pushed:
+            fm = em.fields[p.field]
+            expr = exprs.get(p.field)
+            if expr is None:
+                expr = col(fm.source) if fm.kind == "column" else self._attribute(em, fm.source)  # type: ignore[arg-type]
+            conditions.append(_sql_condition(expr, p, fm))
+        stmt = sa.select(*columns).select_from(source)
+        if conditions:
+            stmt = stmt.where(sa.and_(*conditions))
+        if em.distinct:
+            stmt = stmt.distinct()
+        if em.order_by:
+            stmt = stmt.order_by(col(em.order_by))
+        return self._compile(stmt), labels
+
+    def _attribute(self, em: EntityMap, name: str) -> Any:
+        a = em.attributes
+        assert a is not None  # the profile parser guarantees it
+        values = sa.table(a.table, sa.column(a.key), sa.column(a.attribute), sa.column(a.value)).alias("attr_values")
+        names = sa.table(a.names_table, sa.column(a.names_id), sa.column(a.names_name)).alias("attr_names")
+        base = sa.table(em.table, sa.column(a.key))
+        return (
+            sa.select(sa.func.max(values.c[a.value]))
+            .select_from(values.join(names, values.c[a.attribute] == names.c[a.names_id]))
+            .where(values.c[a.key] == base.c[a.key], names.c[a.names_name] == name)
+            .scalar_subquery()
+        )
+
+    def _compile(self, stmt: Any) -> str:
+        dialect = dburl.sqlalchemy_url(self.url).get_dialect()()
+        return str(stmt.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def _read(self, query: str) -> Iterator[pa.RecordBatch]:
+        try:
+            reader = cx.read_sql(dburl.connectorx_url(self.url), query, return_type="arrow_stream", batch_size=self.batch_rows)
+            yield from reader
+        except (RuntimeError, OSError) as e:
+            # connectorx messages carry driver text, never row values; keep the first line.
+            raise SourceError(f"reading the source {dburl.describe(self.url)} failed: {str(e).splitlines()[0][:200]}") from None
+
+    def _read_all(self, query: str) -> pa.Table:
+        return pa.Table.from_batches(list(self._read(query)))
+
+    def _parts(self, em: EntityMap) -> pl.DataFrame:
+        """The small reference table of packed parts (BLIS: measures per test type), read once."""
+        p = em.packed
+        assert p is not None
+        tables = self._tables(em)
+
+        def col(ref: str) -> sa.ColumnClause:
+            t, c = ref.split(".")
+            return tables[t].c[c]
+
+        source: Any = tables[p.parts_from]
+        for j in p.parts_joins:
+            source = source.outerjoin(tables[j.table], sa.and_(*(col(a) == col(b) for a, b in j.on)))
+        names = sorted(p.parts_fields)
+        stmt = (
+            sa.select(col(p.parts_group).label("p_group"), *(col(p.parts_fields[n].source).label(f"part_{n}") for n in names))  # type: ignore[arg-type]
+            .select_from(source)
+            .order_by(col(p.parts_group), col(p.parts_order_by))
+        )
+        df = pl.from_arrow(self._read_all(self._compile(stmt)))
+        assert isinstance(df, pl.DataFrame)
+        converted = {f"part_{n}": _convert_simple(df[f"part_{n}"].to_arrow(), p.parts_fields[n]) for n in names}
+        df = df.with_columns(**{k: pl.Series(v) for k, v in converted.items()})
+        return df.with_columns(p_group=pl.col("p_group").cast(pl.String), p_pos=pl.int_range(pl.len()).over("p_group").cast(pl.UInt32))
+
+    # -- conversion to the canonical model ----------------------------------------------------
+
+    def _canonical(self, em: EntityMap, raw: pa.RecordBatch, labels: dict[str, str], needed: set[str]) -> pa.RecordBatch:
+        ent = model.entity(em.entity)
+        table = pa.Table.from_batches([raw])
+        parts: dict[str, pa.Array] = {}
+        if em.packed:
+            table, parts = self._unpack(em, table, labels)
+        keys = table.column(labels[_first_column_field(em)]).combine_chunks()
+        values: dict[str, pa.Array] = {}
+        for name in _ordered(em, needed):
+            fm = em.fields[name]
+            if fm.kind in ("column", "attribute"):
+                arr = self._convert(em, name, table.column(labels[name]).combine_chunks(), keys)
+            elif fm.kind == "part":
+                arr = parts[fm.source]  # type: ignore[index]
+                if fm.lookup:
+                    arr = _lookup(arr, self.profile.codes[fm.lookup])
+            elif fm.kind == "compose":
+                arr = pc.binary_join_element_wise(*(values[s] for s in fm.source), fm.separator)
+            elif fm.kind == "classify":
+                from airlock import sensitivity
+
+                arr = sensitivity.tag_column(*(values[s] for s in fm.source), curated=self.profile.sensitivity)
+            else:  # derive
+                derived = results.derive(values["value_text"], parts.get("reference_text", pa.nulls(len(table), pa.string())))
+                arr = derived[name]
+            values[name] = arr
+        arrays = [values[f.name].cast(f.type) for f in ent.fields if f.name in values]
+        fields = [f.arrow() for f in ent.fields if f.name in values]
+        return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
+
+    def _convert(self, em: EntityMap, name: str, arr: pa.Array, keys: pa.Array) -> pa.Array:
+        fm = em.fields[name]
+        if fm.convert in ("date", "datetime"):
+            return self._parse_dates(em, name, arr, keys)
+        return _convert_simple(arr, fm)
+
+    def _parse_dates(self, em: EntityMap, name: str, arr: pa.Array, keys: pa.Array) -> pa.Array:
+        fm = em.fields[name]
+        s = pl.Series(arr).cast(pl.String).str.strip_chars()
+        text = pl.when(s.str.contains(_ZERO_DATE) | (s == "")).then(None).otherwise(s)
+        df = pl.DataFrame({"t": s}).with_columns(t=text)
+        parsed = df.select(
+            pl.coalesce(
+                pl.col("t").str.strptime(pl.Datetime("us"), "%Y-%m-%d %H:%M:%S", strict=False),
+                pl.col("t").str.strptime(pl.Datetime("us"), "%Y-%m-%d", strict=False),
+            )
+        ).to_series()
+        bad = parsed.is_null() & df["t"].is_not_null()
+        if bad.any():
+            row = int(bad.arg_true()[0])
+            self._bad_record(em, str(keys[row].as_py()), name, f"not a valid date in {fm.source}")
+            parsed = parsed.set(bad, None)  # type: ignore[arg-type]
+        out = parsed.to_arrow().cast(pa.timestamp("s"))
+        return out.cast(pa.date32()) if fm.convert == "date" else out
+
+    def _bad_record(self, em: EntityMap, key: str, field: str, problem: str) -> None:
+        if self.on_bad_record == "fail":
+            raise RecordError(em.entity, key, field, problem, _BAD_RECORD_HINT)
+        if self.on_reject:
+            self.on_reject(Rejected(em.entity, key, field, problem))
+
+    def _unpack(self, em: EntityMap, table: pa.Table, labels: dict[str, str]) -> tuple[pa.Table, dict[str, pa.Array]]:
+        """One row per packed value: split, check the count against the parts, join the parts' fields."""
+        p = em.packed
+        assert p is not None
+        if em.entity not in self._parts_cache:
+            self._parts_cache[em.entity] = self._parts(em)
+        parts = self._parts_cache[em.entity]
+        expected = parts.group_by("p_group").agg(p_expected=pl.len().cast(pl.UInt32))
+        df = pl.DataFrame(
+            {
+                "p_row": pl.int_range(table.num_rows, eager=True).cast(pl.UInt32),
+                "p_group": pl.Series(table.column(labels["@group"]).combine_chunks()).cast(pl.String),
+                "p_vals": pl.Series(table.column(labels["@packed"]).combine_chunks())
+                .cast(pl.String)
+                .str.replace(p.trailer, "")
+                .str.split(p.separator),
+            }
+        ).join(expected, on="p_group", how="left", maintain_order="left")
+        counts = df["p_vals"].list.len().cast(pl.UInt32)
+        bad = counts != df["p_expected"].fill_null(0)
+        keep_rows = ~bad
+        if bad.any():
+            keys = table.column(labels[_first_column_field(em)]).combine_chunks()
+            expected_counts = df["p_expected"].fill_null(0)
+            # Bad records are few; naming each one is a loop over them, not over the batch.
+            for i in bad.arg_true().to_list():
+                problem = f"packed {p.column} holds {counts[i]} values where the test type has {expected_counts[i]} parts"
+                self._bad_record(em, str(keys[i].as_py()), "value_text", problem)
+        exploded = (
+            df.filter(keep_rows)
+            .with_columns(p_pos=pl.int_ranges(0, pl.col("p_vals").list.len(), dtype=pl.UInt32))
+            .explode(["p_vals", "p_pos"])
+            .with_columns(p_vals=pl.col("p_vals").str.strip_chars())
+            .filter(pl.col("p_vals").is_not_null() & (pl.col("p_vals") != ""))
+            .join(parts, on=["p_group", "p_pos"], how="left", maintain_order="left")
+        )
+        rows = exploded["p_row"].to_arrow()
+        out = table.take(rows)
+        fields = {n: exploded[f"part_{n}"].to_arrow() for n in p.parts_fields}
+        fields["value"] = exploded["p_vals"].to_arrow()
+        return out, {k: v.cast(pa.string()) if pa.types.is_large_string(v.type) else v for k, v in fields.items()}
+
+def _first_column_field(em: EntityMap) -> str:
+    """The field holding the source row's own id (named in errors): the first column-mapped id field."""
+    for name, fm in em.fields.items():
+        if fm.kind == "column" and name.endswith("_id"):
+            return name
+    raise ProfileError(f"entities.{em.entity}: no id field mapped from a column")
+
+
+def _closure(em: EntityMap, wanted: set[str]) -> set[str]:
+    """The wanted fields plus everything they are computed from."""
+    needed: set[str] = set()
+    todo = list(wanted)
+    while todo:
+        name = todo.pop()
+        if name in needed:
+            continue
+        needed.add(name)
+        fm = em.fields[name]
+        if fm.kind in ("compose", "classify"):
+            todo += list(fm.source)
+        elif fm.kind == "derive":
+            todo.append("value_text")
+    needed.add(_first_column_field(em))  # names records in errors
+    return needed
+
+
+def _ordered(em: EntityMap, needed: set[str]) -> list[str]:
+    """Fields in an order where each is computed after what it depends on."""
+    rank = {"column": 0, "attribute": 0, "part": 1, "compose": 2, "classify": 3, "derive": 3}
+    key = model.entity(em.entity).key
+    return sorted(needed, key=lambda n: (rank[em.fields[n].kind], n != key, n))
+
+
+def _convert_simple(arr: pa.Array, fm: FieldMap) -> pa.Array:
+    """Conversions that cannot fail: text, nullif, value maps, digests, name splitting, code lookups."""
+    s = pl.Series(arr)
+    if fm.convert == "text" or fm.mapping is not None or fm.nullif is not None or s.dtype != pl.String:
+        s = s.cast(pl.String)
+    if fm.nullif is not None:
+        s = s.set(s == fm.nullif, None)  # type: ignore[arg-type]
+    if fm.mapping is not None:
+        mapped = s.replace_strict(fm.mapping, default=fm.default, return_dtype=pl.String)
+        s = mapped.set(s.is_null(), fm.if_null) if fm.if_null is not None else mapped.set(s.is_null(), None)  # type: ignore[arg-type]
+    if fm.convert == "digest":
+        s = _digest(s)
+    elif fm.convert == "family_name":
+        s = s.str.strip_chars().str.extract(r"(\S+)$", 1)
+    elif fm.convert == "given_names":
+        s = s.str.strip_chars().str.extract(r"^(.*\S)\s+\S+$", 1)
+    out = s.to_arrow()
+    return out.cast(pa.string()) if pa.types.is_large_string(out.type) else out
+
+
+def _digest(s: pl.Series) -> pl.Series:
+    """A stable short id per distinct value; hashes each distinct value once, not each row."""
+    distinct = s.drop_nulls().unique()
+    ids = {v: hashlib.sha256(v.encode()).hexdigest()[:16] for v in distinct.to_list()}
+    return s.replace_strict(ids, default=None, return_dtype=pl.String)
+
+
+def _lookup(arr: pa.Array, codes: dict[str, str]) -> pa.Array:
+    out = pl.Series(arr).cast(pl.String).replace_strict(codes, default=None, return_dtype=pl.String).to_arrow()
+    return out.cast(pa.string())
+
+
+def _literal(value: Any, fm: FieldMap, upper: bool = False) -> Any:
+    """A predicate value as the source column holds it; dates as ISO text (DATE columns compare with it)."""
+    if isinstance(value, datetime):
+        if value.time() == datetime.min.time() and not upper:
+            return value.date().isoformat()
+        return value.isoformat(sep=" ", timespec="seconds")
+    if isinstance(value, date):
+        return value.isoformat() if not upper else f"{value.isoformat()} 23:59:59"
+    return value
+
+
+def _sql_condition(expr: Any, p: Predicate, fm: FieldMap) -> Any:
+    if p.op == "not_null":
+        return expr.is_not(None)
+    if p.op == "in":
+        return expr.in_([_literal(v, fm) for v in p.value])
+    if p.op == "not_in":
+        return sa.or_(expr.not_in([_literal(v, fm) for v in p.value]), expr.is_(None))
+    if p.op == "between":
+        low, high = p.value
+        return sa.and_(expr >= _literal(low, fm), expr <= _literal(high, fm, upper=True))
+    if p.op == "ge":
+        return expr >= _literal(p.value, fm)
+    if p.op == "le":
+        return expr <= _literal(p.value, fm, upper=True)
+    return expr == _literal(p.value, fm)
+
