@@ -255,9 +255,17 @@ def parse(data: Any, origin: str) -> Profile:
                 missing = [s for s in fm.source if s not in fields]
                 if missing:
                     raise r.fail(f"{path}.fields.{fname}", f"needs fields that are not mapped: {', '.join(missing)}")
+        em_table = str(spec.get("from") or r.fail(path, "missing 'from' (the source table)"))
+        reachable = {em_table} | {j.table for j in r.joins(f"{path}.joins", spec.get("joins"))}
+        credentials = set(data.get("credentials") or ())
+        for fname, fm in fields.items():
+            if fm.kind == "column" and fm.source in credentials:
+                raise r.fail(f"{path}.fields.{fname}", f"{fm.source} is credential data (listed under credentials); no mapping may read it")
+            if fm.kind == "column" and str(fm.source).split(".")[0] not in reachable:
+                raise r.fail(f"{path}.fields.{fname}", f"table {str(fm.source).split('.')[0]} is neither the 'from' table nor joined")
         entities[name] = EntityMap(
             entity=name,
-            table=str(spec.get("from") or r.fail(path, "missing 'from' (the source table)")),
+            table=em_table,
             fields=fields,
             joins=r.joins(f"{path}.joins", spec.get("joins")),
             where=tuple(

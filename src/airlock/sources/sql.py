@@ -81,12 +81,12 @@ class SqlSource:
                 inspector = sa.inspect(conn)
                 tables = {t.lower(): t for t in inspector.get_table_names()}
                 known: dict[str, set[str]] = {}
-                for entity in self.profile.entities:
+                for entity, em in self.profile.entities.items():
+                    if em.table.lower() not in tables:
+                        raise ProfileError(
+                            f"profile {self.profile.name}: entities.{entity}: table {em.table} does not exist in the source {dburl.describe(self.url)}; fix the profile or the URL"
+                        )
                     for ref in sorted(self.profile.columns(entity)):
-                        if ref in self.profile.credentials:
-                            raise ProfileError(
-                                f"profile {self.profile.name}: entities.{entity} reads {ref}, which the profile lists as a credential; remove that mapping"
-                            )
                         table, column = ref.split(".")
                         if table.lower() not in tables:
                             raise ProfileError(
