@@ -21,9 +21,9 @@ import re
 
 # Stems found inside a column name ("userpassword", "pwd_hash", "api_token").
 _STEMS = ("passw", "passphrase", "pwd", "hash", "token", "secret", "login", "logon", "username",
-          "credential", "apikey", "portal", "session", "totp", "hotp")
+          "credential", "apikey", "portal", "session")
 # Short words that are credentials only as a whole word ("otp", not "hotpath").
-_WORDS = {"otp", "pin", "salt", "mfa", "2fa", "auth", "cookie", "nonce"}
+_WORDS = {"otp", "totp", "hotp", "pin", "salt", "mfa", "2fa", "auth", "cookie", "nonce"}
 
 _WORD_SPLIT = re.compile(r"[^a-z0-9]+")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
