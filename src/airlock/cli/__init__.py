@@ -17,15 +17,25 @@ app = typer.Typer(
 )
 
 
+def _register() -> None:
+    from airlock.cli import demo, keys, mandate, migrate
+
+    app.command("migrate")(migrate.migrate)
+    app.command("demo")(demo.demo)
+    app.add_typer(keys.app, name="keys")
+    app.add_typer(mandate.app, name="mandate")
+
+
+_register()
+
+
 def main() -> None:
-    """Entry point: an AirlockError is one line on stderr and exit status 2, never a traceback."""
+    """Entry point: an AirlockError is one line on stderr and exit status 2, never a traceback.
+
+    Usage errors, --help and exit codes are typer's own (standalone mode).
+    """
     try:
-        app(standalone_mode=False)
+        app()
     except AirlockError as e:
         typer.echo(f"airlock: error: {e}", err=True)
         sys.exit(2)
-    except typer.Exit as e:
-        sys.exit(e.exit_code)
-    except typer.Abort:
-        typer.echo("airlock: aborted", err=True)
-        sys.exit(1)
