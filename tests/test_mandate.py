@@ -381,3 +381,20 @@ def test_cli_wrong_passphrase_refused(tmp_path: Path, monkeypatch: pytest.Monkey
     r = CliRunner().invoke(mandate_cli.app, ["sign", str(mandate_path), "--key", str(key_path)])
     assert r.exit_code != 0 and "wrong passphrase" in str(r.exception)
     assert not signature_path(mandate_path).exists()
+
+
+# --- documentation ----------------------------------------------------------------------------
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "mandate.md"
+
+
+def test_docs_example_is_the_example_file():
+    text = DOC.read_text()
+    start = text.index("```yaml\n") + len("```yaml\n")
+    assert text[start : text.index("```", start)] == EXAMPLE.read_text()
+
+
+def test_docs_explain_every_schema_key():
+    text, props = DOC.read_text(), mandate_schema()["properties"]
+    keys = [*props, *props["scope"]["properties"], *mandate_schema()["$defs"]["entity"]["properties"]]
+    assert [k for k in keys if f"`{k}" not in text and f".{k}`" not in text] == []
