@@ -18,8 +18,9 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from airlock.cli import demo, keys, mandate, migrate
+    from airlock.cli import demo, keys, mandate, migrate, model
 
+    app.command("model")(model.show)
     app.command("migrate")(migrate.migrate)
     app.command("demo")(demo.demo)
     app.add_typer(keys.app, name="keys")
