@@ -20,7 +20,6 @@ from airlock.mandate import (
     load_mandate,
     read_signatures,
     sign_mandate,
-    signature_path,
     verify_mandate,
 )
 from airlock.mandate.signatures import check_signatures

@@ -14,11 +14,12 @@ not opted in under ``scope.sensitivity`` is excluded.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 import pyarrow as pa
 import pyrage
