@@ -22,9 +22,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-Op = Literal["eq", "in", "not_in", "ge", "le", "between", "not_null", "none_of"]
+Op = Literal["eq", "in", "not_in", "ge", "le", "between", "not_null", "none_of", "in_extraction"]
 
-OPS: tuple[str, ...] = ("eq", "in", "not_in", "ge", "le", "between", "not_null", "none_of")
+OPS: tuple[str, ...] = ("eq", "in", "not_in", "ge", "le", "between", "not_null", "none_of", "in_extraction")
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,10 @@ class Predicate:
     """``field op value``; a null field never satisfies a predicate except ``not_in`` and ``none_of``.
 
     ``between`` is inclusive and takes ``(low, high)``; ``none_of`` holds for a
-    list field (sensitivity tags) that shares no element with ``value``.
+    list field (sensitivity tags) that shares no element with ``value``;
+    ``in_extraction`` (a semi-join) holds when the field's value is among the
+    values of the only field of another :class:`Extraction` — e.g. patients
+    that have a specimen in scope. A source resolves it before :func:`mask`.
     """
 
     field: str
@@ -68,8 +71,13 @@ def _one(column: pa.Array, p: Predicate) -> pa.Array:
         rows_hit = pc.filter(pc.list_parent_indices(column), hit)
         rows = pa.array(np.arange(len(column), dtype=rows_hit.type.to_pandas_dtype()))
         return pc.invert(pc.is_in(rows, value_set=rows_hit))
+    if p.op == "in_extraction":
+        raise ValueError("an in_extraction predicate must be resolved by the source before masking")
     if p.op in ("in", "not_in"):
-        values = pa.array(list(p.value)).cast(t) if len(p.value) else pa.array([], type=t)
+        if isinstance(p.value, pa.Array):
+            values = p.value.cast(t)
+        else:
+            values = pa.array(list(p.value)).cast(t) if len(p.value) else pa.array([], type=t)
         found = pc.fill_null(pc.is_in(column, value_set=values), False)
         if p.op == "in":
             return pc.and_(found, pc.is_valid(column))

@@ -35,13 +35,30 @@ def _end(d: date) -> datetime:
     return datetime.combine(d, time(23, 59, 59))
 
 
+def _cohort(scope: Scope) -> list[Predicate]:
+    """Patients seen since a date: those with a specimen collected on or after it."""
+    if scope.patients_seen_since is None:
+        return []
+    seen = Extraction("specimen", ("patient_id",), (Predicate("collected_at", "ge", _start(scope.patients_seen_since)),))
+    return [Predicate("patient_id", "in_extraction", seen)]
+
+
+def _sites(scope: Scope) -> list[Predicate]:
+    return [] if scope.sites is None else [Predicate("site_id", "in", tuple(scope.sites))]
+
+
 def predicates(scope: Scope, entity: str) -> tuple[Predicate, ...]:
-    """The row predicates the scope puts on ``entity``."""
-    out: list[Predicate] = []
-    if entity in ("specimen", "result"):
-        out += _between("collected_at", scope.collected)
+    """The row predicates the scope puts on ``entity``.
+
+    Specimens and results are selected by their own fields (collection and result dates, site, test,
+    sensitivity) and by the patient cohort. Orders, patients and practitioners follow the specimens in
+    scope, so that nothing is extracted about a person or a request the scope does not reach.
+    """
+    specimen = tuple(_between("collected_at", scope.collected) + _sites(scope) + _cohort(scope))
+    if entity == "specimen":
+        return specimen
     if entity == "result":
-        out += _between("result_at", scope.resulted)
+        out = _between("collected_at", scope.collected) + _between("result_at", scope.resulted)
         if scope.test_codes.include is not None:
             out.append(Predicate("test_code", "in", tuple(scope.test_codes.include)))
         if scope.test_codes.exclude:
@@ -49,11 +66,19 @@ def predicates(scope: Scope, entity: str) -> tuple[Predicate, ...]:
         excluded = sorted(t.value for t in scope.excluded_sensitivity)
         if excluded:
             out.append(Predicate("sensitivity", "none_of", tuple(excluded)))
-    if scope.sites is not None and entity in ("order", "specimen", "result"):
-        out.append(Predicate("site_id", "in", tuple(scope.sites)))
-    if entity == "site" and scope.sites is not None:
-        out.append(Predicate("site_id", "in", tuple(scope.sites)))
-    return tuple(out)
+        return tuple(out + _sites(scope) + _cohort(scope))
+    if entity == "site":
+        return tuple(_sites(scope))
+    if not specimen:
+        return ()
+    if entity == "order":
+        return (Predicate("order_id", "in_extraction", Extraction("specimen", ("order_id",), specimen)),)
+    if entity == "patient":
+        return (Predicate("patient_id", "in_extraction", Extraction("specimen", ("patient_id",), specimen)),)
+    if entity == "practitioner":
+        orders = Extraction("order", ("practitioner_id",), predicates(scope, "order"))
+        return (Predicate("practitioner_id", "in_extraction", orders),)
+    return ()
 
 
 def compile_scope(scope: Scope) -> list[Extraction]:

@@ -112,29 +112,46 @@ class SqlSource:
         self.check()
         ent = model.entity(extraction.entity)
         em = self._entity_map(extraction.entity)
-        missing = [f for f in extraction.fields if f not in em.fields]
-        if missing:
-            raise ProfileError(
-                f"profile {self.profile.name}: entities.{em.entity}: the fields {', '.join(missing)} are not mapped from this source"
-            )
-        schema = ent.projection(extraction.fields)
+        # A field the mandate allows but this source does not have is simply not delivered (see unmapped()).
+        schema = ent.projection([f for f in extraction.fields if f in em.fields])
         wanted = set(schema.names) | {p.field for p in extraction.predicates}
         if self.full_export_only:
             wanted, pushed = set(em.fields), []
         else:
             pushed = [p for p in extraction.predicates if self._pushable(em, p)]
         needed = _closure(em, wanted)
+        checks = self._resolved(extraction.predicates)
         query, labels = self._query(em, needed, pushed)
         yielded = False
         for raw in self._read(query):
             batch = self._canonical(em, raw, labels, needed)
-            batch = predicate.apply(batch, extraction.predicates)
+            batch = predicate.apply(batch, checks)
             out = pa.RecordBatch.from_arrays([batch.column(n) for n in schema.names], schema=schema)
             if out.num_rows:
                 yielded = True
                 yield out
         if not yielded:
             yield pa.RecordBatch.from_pylist([], schema=schema)
+
+    def unmapped(self, extraction: Extraction) -> tuple[str, ...]:
+        """Fields the extraction asks for that this source's profile does not map (they are not delivered)."""
+        em = self._entity_map(extraction.entity)
+        return tuple(f for f in extraction.fields if f not in em.fields)
+
+    def _resolved(self, predicates: tuple[Predicate, ...]) -> list[Predicate]:
+        """The predicates with each semi-join replaced by the set of values it admits, read from the source.
+
+        Only the one id column of the other entity is held, never its records.
+        """
+        out = []
+        for p in predicates:
+            if p.op == "in_extraction":
+                ids = [b.column(p.value.fields[0]) for b in self.stream(p.value)]
+                values = pa.chunked_array(ids, type=pa.string()).unique() if ids else pa.array([], pa.string())
+                out.append(Predicate(p.field, "in", values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values))
+            else:
+                out.append(p)
+        return out
 
     def count(self, extraction: Extraction) -> int:
         """Source rows the extraction's pushed-down query selects (before any unpacking)."""
@@ -153,13 +170,15 @@ class SqlSource:
         except KeyError:
             raise ProfileError(f"profile {self.profile.name} does not map the entity {entity}") from None
 
-    @staticmethod
-    def _pushable(em: EntityMap, p: Predicate) -> bool:
+    def _pushable(self, em: EntityMap, p: Predicate) -> bool:
         fm = em.fields.get(p.field)
         if fm is None or fm.kind not in ("column", "attribute") or fm.mapping or fm.lookup:
             return False
         if fm.convert not in _PUSHABLE_CONVERTS or p.op == "none_of":
             return False
+        if p.op == "in_extraction":
+            sub = p.value
+            return sub.entity in self.profile.entities and self._pushable(self._entity_map(sub.entity), Predicate(sub.fields[0], "not_null"))
         return not (fm.nullif is not None and p.op in ("not_in", "not_null"))
 
     def _tables(self, em: EntityMap) -> dict[str, sa.TableClause]:
@@ -170,23 +189,9 @@ class SqlSource:
         return {t: sa.table(t, *(sa.column(c) for c in sorted(cs))) for t, cs in columns.items()}
 
     def _query(self, em: EntityMap, needed: set[str], pushed: list[Predicate]) -> tuple[str, dict[str, str]]:
+        """The SELECT for ``needed`` fields with the ``pushed`` predicates, and the label of each field's column."""
         tables = self._tables(em)
-
-        def col(ref: str) -> sa.ColumnClause:
-            t, c = ref.split(".")
-            return tables[t].c[c]
-
-        source: Any = tables[em.table]
-        for j in em.joins:
-            source = source.outerjoin(tables[j.table], sa.and_(*(col(a) == col(b) for a, b in j.on)))
-
-        exprs: dict[str, Any] = {}
-        for name in sorted(needed):
-            fm = em.fields[name]
-            if fm.kind == "column":
-                exprs[name] = col(fm.source)  # type: ignore[arg-type]
-            elif fm.kind == "attribute":
-                exprs[name] = self._attribute(em, fm.source)  # type: ignore[arg-type]
+        exprs = {name: self._expr(em, tables, name) for name in sorted(needed) if em.fields[name].kind in ("column", "attribute")}
         labels: dict[str, str] = {}
         columns = []
         for i, (name, expr) in enumerate(exprs.items()):
@@ -196,23 +201,41 @@ class SqlSource:
             columns.append(shown.label(labels[name]))
         if em.packed:
             labels["@packed"], labels["@group"] = "p_value", "p_group"
-            columns += [col(em.packed.column).label("p_value"), col(em.packed.group).label("p_group")]
-
-        conditions = [sa.and_(col(c.column).is_not(None), col(c.column) != "") for c in em.where if c.op == "not_empty"]
-        for p in pushed:
-            fm = em.fields[p.field]
-            expr = exprs.get(p.field)
-            if expr is None:
-                expr = col(fm.source) if fm.kind == "column" else self._attribute(em, fm.source)  # type: ignore[arg-type]
-            conditions.append(_sql_condition(expr, p, fm))
-        stmt = sa.select(*columns).select_from(source)
-        if conditions:
-            stmt = stmt.where(sa.and_(*conditions))
+            columns += [_col(tables, em.packed.column).label("p_value"), _col(tables, em.packed.group).label("p_group")]
+        stmt = self._filtered(em, tables, sa.select(*columns), pushed)
         if em.distinct:
             stmt = stmt.distinct()
         if em.order_by:
-            stmt = stmt.order_by(col(em.order_by))
+            stmt = stmt.order_by(_col(tables, em.order_by))
         return self._compile(stmt), labels
+
+    def _expr(self, em: EntityMap, tables: dict[str, sa.TableClause], name: str) -> Any:
+        fm = em.fields[name]
+        if fm.kind == "column":
+            return _col(tables, fm.source)  # type: ignore[arg-type]
+        return self._attribute(em, fm.source)  # type: ignore[arg-type]
+
+    def _filtered(self, em: EntityMap, tables: dict[str, sa.TableClause], stmt: Any, pushed: list[Predicate]) -> Any:
+        """``stmt`` from the entity's table and joins, with its mapping conditions and the pushed predicates."""
+        source: Any = tables[em.table]
+        for j in em.joins:
+            source = source.outerjoin(tables[j.table], sa.and_(*(_col(tables, a) == _col(tables, b) for a, b in j.on)))
+        conditions = [sa.and_(_col(tables, c.column).is_not(None), _col(tables, c.column) != "") for c in em.where if c.op == "not_empty"]
+        for p in pushed:
+            expr = self._expr(em, tables, p.field)
+            if p.op == "in_extraction":
+                conditions.append(expr.in_(self._subselect(p.value)))
+            else:
+                conditions.append(_sql_condition(expr, p))
+        stmt = stmt.select_from(source)
+        return stmt.where(sa.and_(*conditions)) if conditions else stmt
+
+    def _subselect(self, sub: Extraction) -> Any:
+        """The values of ``sub``'s only field, as a SQL subquery with ``sub``'s pushable predicates."""
+        em = self._entity_map(sub.entity)
+        tables = self._tables(em)
+        pushed = [p for p in sub.predicates if self._pushable(em, p)]
+        return self._filtered(em, tables, sa.select(self._expr(em, tables, sub.fields[0])), pushed)
 
     def _attribute(self, em: EntityMap, name: str) -> Any:
         a = em.attributes
@@ -439,7 +462,7 @@ def _lookup(arr: pa.Array, codes: dict[str, str]) -> pa.Array:
     return out.cast(pa.string())
 
 
-def _literal(value: Any, fm: FieldMap, upper: bool = False) -> Any:
+def _literal(value: Any, upper: bool = False) -> Any:
     """A predicate value as the source column holds it; dates as ISO text (DATE columns compare with it)."""
     if isinstance(value, datetime):
         if value.time() == datetime.min.time() and not upper:
@@ -450,19 +473,24 @@ def _literal(value: Any, fm: FieldMap, upper: bool = False) -> Any:
     return value
 
 
-def _sql_condition(expr: Any, p: Predicate, fm: FieldMap) -> Any:
+def _col(tables: dict[str, sa.TableClause], ref: str) -> sa.ColumnClause:
+    t, c = ref.split(".")
+    return tables[t].c[c]
+
+
+def _sql_condition(expr: Any, p: Predicate) -> Any:
     if p.op == "not_null":
         return expr.is_not(None)
     if p.op == "in":
-        return expr.in_([_literal(v, fm) for v in p.value])
+        return expr.in_([_literal(v) for v in p.value])
     if p.op == "not_in":
-        return sa.or_(expr.not_in([_literal(v, fm) for v in p.value]), expr.is_(None))
+        return sa.or_(expr.not_in([_literal(v) for v in p.value]), expr.is_(None))
     if p.op == "between":
         low, high = p.value
-        return sa.and_(expr >= _literal(low, fm), expr <= _literal(high, fm, upper=True))
+        return sa.and_(expr >= _literal(low), expr <= _literal(high, upper=True))
     if p.op == "ge":
-        return expr >= _literal(p.value, fm)
+        return expr >= _literal(p.value)
     if p.op == "le":
-        return expr <= _literal(p.value, fm, upper=True)
-    return expr == _literal(p.value, fm)
+        return expr <= _literal(p.value, upper=True)
+    return expr == _literal(p.value)
 
