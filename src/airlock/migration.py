@@ -1,4 +1,4 @@
-"""One pass of the data path: source → scope → transform → target(s), streaming batch by batch.
+"""One pass of the data path: source → scope → transform → scope check → target(s), batch by batch.
 
 All targets are opened together and committed together: if anything fails,
 every target undoes what it wrote, so a failed migration leaves no half-loaded
@@ -45,8 +45,14 @@ def migrate(
     extractions: Sequence[Extraction],
     targets: Sequence[Target],
     transform: Callable[[str, pa.RecordBatch], pa.RecordBatch] | None = None,
+    check: Callable[[str, pa.RecordBatch], None] | None = None,
     progress: Progress | None = None,
 ) -> Summary:
+    """Stream each extraction from ``source``, transform it, check it, write it to every target.
+
+    ``check`` (the independent scope guard) sees each batch after transformation and raises to stop the
+    run before that batch reaches any target; every target then rolls back.
+    """
     summary = Summary()
     previous = source.on_reject
     source.on_reject = summary.rejected.append
@@ -61,6 +67,8 @@ def migrate(
                 for batch in source.stream(extraction):
                     if transform:
                         batch = transform(extraction.entity, batch)
+                    if check:
+                        check(extraction.entity, batch)
                     _write(opened, extraction.entity, batch)
                     stats.rows += batch.num_rows
                     stats.batches += 1

@@ -18,9 +18,10 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from airlock.cli import demo, keys, mandate, migrate, model
+    from airlock.cli import demo, keys, mandate, migrate, model, plan
 
     app.command("model")(model.show)
+    app.command("plan")(plan.plan)
     app.command("migrate")(migrate.migrate)
     app.command("demo")(demo.demo)
     app.add_typer(keys.app, name="keys")

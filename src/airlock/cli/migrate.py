@@ -13,6 +13,7 @@ from rich.table import Table
 
 from airlock import migration, scope
 from airlock.errors import AirlockError
+from airlock.guard import ScopeGuard
 from airlock.mandate import SignedMandate, verify_mandate
 from airlock.signing import PublicIdentity
 from airlock.sources import profile as profiles
@@ -66,7 +67,8 @@ def run_migration(
             elapsed = task.elapsed or 0
             bar.update(tasks[entity], completed=rows, rate=f"{rows / elapsed:,.0f}" if elapsed > 0 else "")
 
-        summary = migration.migrate(source, extractions, targets, transform=transformer.apply, progress=progress)
+        guard = ScopeGuard(mandate.scope)
+        summary = migration.migrate(source, extractions, targets, transform=transformer.apply, check=guard.check, progress=progress)
     summary.redactions = dict(transformer.redactions)
     return summary
 
