@@ -36,15 +36,17 @@ def run_migration(
     quiet: bool = False,
 ) -> migration.Summary:
     """Verify-then-run: the mandate's scope, from the source, through its transformations, into the targets."""
-    from airlock.targets.fhir import FhirTarget
-    from airlock.targets.sql import SqlTarget
-
     mandate = signed.mandate
     prof = profiles.load(profile_name or mandate.source.kind)
     targets: list[Target] = []
     if sql_url:
+        from airlock.targets.sql import SqlTarget
+
         targets.append(SqlTarget(sql_url))
     if fhir_dir:
+        from airlock.targets.fhir import FhirTarget
+
+        fhir_dir.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         targets.append(FhirTarget(fhir_dir))
     if not targets:
         raise AirlockError("no target: give --sql URL and/or --fhir DIR")
