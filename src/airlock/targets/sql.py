@@ -1,0 +1,336 @@
+"""The canonical SQL target: one table per entity, in PostgreSQL or SQLite.
+
+Tables are named ``lab_<entity>`` (``lab_site`` ... ``lab_result``), keyed on the
+entity key, with indexes on the reference columns (``patient_id``, ``order_id``,
+``specimen_id``). A table is created on the first batch of its entity with the
+columns that batch delivers: a field the mandate excluded never becomes a
+column. Types: text, DOUBLE PRECISION (REAL on SQLite), DATE, TIMESTAMP, and
+the list of sensitivity tags as ``text[]`` on PostgreSQL, JSON text on SQLite
+(where dates and timestamps are ISO text, ``YYYY-MM-DD HH:MM:SS``, as SQLite's
+date functions read them). On PostgreSQL every column carries its data category
+and description as a comment (``identity: Date of birth``).
+
+The whole load is one transaction, DDL included: leaving the ``with`` block
+without an exception commits it, an exception rolls it back and no ``lab_*``
+table is left. A database that already has a ``lab_*`` table is refused: load
+into an empty one.
+
+URLs: ``postgresql://user@host:5432/db`` and ``sqlite:///path/to/file.db``
+(SQLAlchemy driver forms such as ``postgresql+psycopg://`` are accepted).
+PostgreSQL is loaded through ADBC (COPY) with ``sslmode=prefer`` unless the URL
+says otherwise (write ``?sslmode=verify-full`` to require a verified
+certificate) and a 5 s ``connect_timeout`` unless the URL sets one. A new
+SQLite file is created readable by its owner only.
+
+>>> import tempfile, pathlib, pyarrow as pa
+>>> from airlock import model
+>>> db = pathlib.Path(tempfile.mkdtemp()) / "lab.db"
+>>> with SqlTarget(f"sqlite:///{db}") as target:
+...     target.write("site", pa.record_batch([["1"], ["Central lab"]], schema=model.SITE.projection(["name"])))
+>>> target.counts()
+{'lab_site': 1}
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+from types import TracebackType
+from typing import Protocol
+
+import adbc_driver_postgresql.dbapi as adbc_pg
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from airlock import dburl, model
+from airlock.errors import AirlockError, TargetError
+
+TABLE_PREFIX = "lab_"
+#: Columns that point at another entity; indexed so that joins in the new system are fast.
+REFERENCES = ("patient_id", "order_id", "specimen_id")
+CONNECT_TIMEOUT = 5
+
+
+def table_name(entity: str) -> str:
+    """>>> table_name("order")
+    'lab_order'
+    """
+    return TABLE_PREFIX + entity
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _first_line(error: BaseException) -> str:
+    # Only the primary message: a server's DETAIL/CONTEXT lines may quote record values.
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
+
+
+class _Backend(Protocol):
+    dialect: str
+
+    def lab_tables(self) -> list[str]: ...
+    def execute(self, statement: str) -> None: ...
+    def ingest(self, table: str, batch: pa.RecordBatch) -> None: ...
+    def count(self, table: str) -> int: ...
+    def commit(self) -> None: ...
+    def rollback(self) -> None: ...
+    def close(self) -> None: ...
+
+
+class _Postgres:
+    dialect = "postgresql"
+
+    def __init__(self, url: str):
+        parsed = dburl.parse(url)
+        query = {"sslmode": "prefer", "connect_timeout": str(CONNECT_TIMEOUT), **parsed.query}
+        uri = parsed.set(query=query).render_as_string(hide_password=False)
+        # ADBC connections are not in autocommit mode: DDL and COPY share one transaction.
+        self._conn = adbc_pg.connect(uri)
+
+    def lab_tables(self) -> list[str]:
+        with self._conn.cursor() as cur:
+            cur.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+                " AND table_name LIKE 'lab\\_%' ORDER BY table_name"
+            )
+            return [row[0] for row in cur.fetchall()]
+
+    def execute(self, statement: str) -> None:
+        with self._conn.cursor() as cur:
+            cur.execute(statement)
+
+    def ingest(self, table: str, batch: pa.RecordBatch) -> None:
+        with self._conn.cursor() as cur:
+            cur.adbc_ingest(table, batch, mode="append")
+
+    def count(self, table: str) -> int:
+        with self._conn.cursor() as cur:
+            cur.execute(f"SELECT count(*) FROM {_quote(table)}")
+            return int(cur.fetchone()[0])
+
+    def commit(self) -> None:
+        self._conn.commit()
+
+    def rollback(self) -> None:
+        self._conn.rollback()
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+class _Sqlite:
+    dialect = "sqlite"
+
+    def __init__(self, url: str):
+        database = dburl.parse(url).database
+        if not database or database == ":memory:":
+            raise TargetError("a SQLite target needs a file: write sqlite:///path/to/file.db")
+        path = Path(database)
+        if not path.exists():
+            # The target holds personal data: readable by its owner only (journals inherit the mode).
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        # Autocommit mode, then explicit BEGIN: the stdlib would otherwise commit before each DDL statement.
+        self._conn = sqlite3.connect(path, isolation_level=None)
+        self._conn.execute("BEGIN")
+
+    def lab_tables(self) -> list[str]:
+        rows = self._conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'lab\\_%' ESCAPE '\\' ORDER BY name"
+        )
+        return [row[0] for row in rows]
+
+    def execute(self, statement: str) -> None:
+        self._conn.execute(statement)
+
+    def ingest(self, table: str, batch: pa.RecordBatch) -> None:
+        columns = [_sqlite_values(column).to_pylist() for column in batch.columns]
+        names = ", ".join(_quote(n) for n in batch.schema.names)
+        marks = ", ".join("?" * batch.num_columns)
+        self._conn.executemany(f"INSERT INTO {_quote(table)} ({names}) VALUES ({marks})", zip(*columns))
+
+    def count(self, table: str) -> int:
+        return int(self._conn.execute(f"SELECT count(*) FROM {_quote(table)}").fetchone()[0])
+
+    def commit(self) -> None:
+        self._conn.execute("COMMIT")
+
+    def rollback(self) -> None:
+        self._conn.execute("ROLLBACK")
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def _sqlite_values(column: pa.Array) -> pa.Array:
+    """A column as values sqlite3 binds: dates and timestamps as ISO text, lists as JSON text."""
+    if pa.types.is_date(column.type) or pa.types.is_timestamp(column.type):
+        return pc.cast(column, pa.string())
+    if pa.types.is_list(column.type):
+        # polars encodes JSON in bulk only for structs: encode {"v": list} and keep the list part.
+        encoded = pl.select(pl.struct(v=pl.from_arrow(column)).struct.json_encode()).to_series()
+        listed = encoded.str.strip_prefix('{"v":').str.strip_suffix("}")
+        return pl.select(pl.when(pl.from_arrow(column).is_not_null()).then(listed)).to_series().to_arrow()
+    return column
+
+
+def _sql_type(dialect: str, field: pa.Field) -> str:
+    t = field.type
+    if pa.types.is_string(t):
+        return "TEXT"
+    if pa.types.is_float64(t):
+        return "DOUBLE PRECISION" if dialect == "postgresql" else "REAL"
+    if pa.types.is_date32(t):
+        return "DATE"
+    if pa.types.is_timestamp(t):
+        return "TIMESTAMP WITH TIME ZONE" if t.tz and dialect == "postgresql" else "TIMESTAMP"
+    if pa.types.is_list(t) and pa.types.is_string(t.value_type):
+        return "TEXT[]" if dialect == "postgresql" else "TEXT"
+    raise TargetError(f"field {field.name}: the SQL target has no column type for {t}; extend targets/sql.py")
+
+
+def _comment(field: pa.Field) -> str:
+    meta = field.metadata or {}
+    return f"{meta.get(b'category', b'').decode()}: {meta.get(b'description', b'').decode()}"
+
+
+class SqlTarget:
+    """Loads canonical batches into ``lab_*`` tables of an empty PostgreSQL or SQLite database, atomically."""
+
+    def __init__(self, url: str):
+        try:
+            self.dialect = dburl.dialect(url)
+            #: The target without credentials, for reports, logs and errors.
+            self.description = dburl.describe(url)
+        except AirlockError as e:
+            raise TargetError(str(e)) from None
+        if self.dialect not in ("postgresql", "sqlite"):
+            raise TargetError(f"SQL target {self.description}: use postgresql://... or sqlite:///file.db")
+        self._url = url
+        self._backend: _Backend | None = None
+        self._schemas: dict[str, pa.Schema] = {}
+        self._indexes: list[str] = []
+        self._counts: dict[str, int] | None = None
+
+    def __enter__(self) -> "SqlTarget":
+        if self._backend is not None or self._counts is not None:
+            raise TargetError(f"SQL target {self.description}: a SqlTarget loads once; make a new one")
+        try:
+            self._backend = _Postgres(self._url) if self.dialect == "postgresql" else _Sqlite(self._url)
+        except (adbc_pg.Error, sqlite3.Error, OSError) as e:
+            raise TargetError(f"cannot connect to SQL target {self.description}: {_first_line(e)}") from None
+        try:
+            existing = self._backend.lab_tables()
+        except (adbc_pg.Error, sqlite3.Error) as e:
+            self._abandon()
+            raise TargetError(f"cannot read SQL target {self.description}: {_first_line(e)}") from None
+        if existing:
+            self._abandon()
+            raise TargetError(
+                f"SQL target {self.description} already has table {existing[0]}; load into an empty database"
+            )
+        return self
+
+    def write(self, entity: str, batch: pa.RecordBatch) -> None:
+        if self._backend is None:
+            raise TargetError(f"SQL target {self.description}: write inside 'with SqlTarget(...)'")
+        schema = self._schemas.get(entity) or self._create(entity, batch.schema)
+        if batch.schema.names != schema.names:
+            raise TargetError(
+                f"{entity}: a batch delivers fields {', '.join(batch.schema.names)} but table "
+                f"{table_name(entity)} has {', '.join(schema.names)}; every batch of an entity must have the same fields"
+            )
+        if batch.num_rows == 0:
+            return
+        try:
+            # The model's types, whatever string or list flavour the transform produced.
+            batch = batch.cast(schema)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            # Arrow's message may quote the value that failed: name the entity only.
+            raise TargetError(f"{entity}: a batch does not convert to the model's column types; check the source profile") from None
+        try:
+            self._backend.ingest(table_name(entity), batch)
+        except (adbc_pg.Error, sqlite3.Error) as e:
+            raise TargetError(f"{entity}: cannot write to {table_name(entity)} in {self.description}: {_first_line(e)}") from None
+
+    def _create(self, entity: str, delivered: pa.Schema) -> pa.Schema:
+        assert self._backend is not None
+        try:
+            canonical = model.entity(entity)
+        except KeyError:
+            raise TargetError(f"{entity!r} is not an entity of the canonical model; use one of {', '.join(model.ENTITIES)}") from None
+        unknown = [n for n in delivered.names if n not in canonical.field_names]
+        if unknown:
+            raise TargetError(f"{entity}: field {unknown[0]} is not in the canonical model; check the source profile")
+        if canonical.key not in delivered.names:
+            raise TargetError(f"{entity}: batches lack the key field {canonical.key}; every projection keeps it")
+        # Columns in delivery order, typed and described by the model rather than by the batch.
+        schema = pa.schema([canonical.field(n).arrow() for n in delivered.names], metadata={"entity": entity})
+        table = table_name(entity)
+        columns = [
+            f"{_quote(f.name)} {_sql_type(self.dialect, f)}"
+            + (" PRIMARY KEY" if f.name == canonical.key else "")
+            + ("" if f.nullable else " NOT NULL")
+            for f in schema
+        ]
+        statements = [f"CREATE TABLE {_quote(table)} ({', '.join(columns)})"]
+        if self.dialect == "postgresql":
+            statements.append(f"COMMENT ON TABLE {_quote(table)} IS {_literal(canonical.description)}")
+            statements += [f"COMMENT ON COLUMN {_quote(table)}.{_quote(f.name)} IS {_literal(_comment(f))}" for f in schema]
+        try:
+            for statement in statements:
+                self._backend.execute(statement)
+        except (adbc_pg.Error, sqlite3.Error) as e:
+            raise TargetError(f"{entity}: cannot create {table} in {self.description}: {_first_line(e)}") from None
+        # Secondary indexes are built once the rows are in, which is faster than maintaining them row by row.
+        self._indexes += [
+            f"CREATE INDEX {_quote(f'ix_{table}_{n}')} ON {_quote(table)} ({_quote(n)})"
+            for n in schema.names
+            if n in REFERENCES and n != canonical.key
+        ]
+        self._schemas[entity] = schema
+        return schema
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        backend, self._backend = self._backend, None
+        if backend is None:
+            return
+        if exc_type is not None:
+            try:
+                backend.rollback()
+            finally:
+                backend.close()
+            return
+        try:
+            for statement in self._indexes:
+                backend.execute(statement)
+            self._counts = {table_name(e): backend.count(table_name(e)) for e in self._schemas}
+            backend.commit()
+        except (adbc_pg.Error, sqlite3.Error) as e:
+            self._counts = None
+            backend.rollback()
+            raise TargetError(f"cannot commit the load into {self.description}: {_first_line(e)}") from None
+        finally:
+            backend.close()
+
+    def counts(self) -> dict[str, int]:
+        """Rows per ``lab_*`` table written, counted by SQL in the target within the load's transaction."""
+        if self._counts is None:
+            raise TargetError(f"SQL target {self.description}: counts are known once a load has committed")
+        return dict(self._counts)
+
+    def _abandon(self) -> None:
+        backend, self._backend = self._backend, None
+        if backend is not None:
+            backend.rollback()
+            backend.close()
