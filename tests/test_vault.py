@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import json
+import logging
 import os
 import shutil
 import stat
@@ -14,6 +16,7 @@ import pyarrow as pa
 import pytest
 
 from airlock import model
+from airlock.logs import Safe, configure_logging
 from airlock.signing import SigningIdentity
 from airlock.vault import (
     DeletionCertificate,
@@ -348,3 +351,42 @@ def test_a_tampered_run_can_still_be_purged(vault, keyring, processor):
     (run.path / "manifest.jsonl").write_bytes(b"garbage\n")
     cert = vault.purge("run-1", "ops", "integrity failure", processor, mandate_digest="abc")
     assert len(cert.chunks) == 4 and len(cert.destroyed_keys) == 1
+
+
+# -- logs ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def root_log():
+    """The root logger with one handler writing to a buffer, restored afterwards."""
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    buffer = io.StringIO()
+    root.handlers = [logging.StreamHandler(buffer)]
+    yield buffer
+    root.handlers, root.level = saved_handlers, saved_level
+
+
+def test_logging_filter_redacts_planted_values(root_log):
+    configure_logging()
+    configure_logging()  # idempotent: one filter per handler
+    log = logging.getLogger("airlock.some.module")
+    nir, email, phone = "2 84 12 2A 123 456 78", "jeanne.zqx@example.org", "06 12 34 56 78"
+    long_text = "Patiente ZQXLONGFREETEXT suivie pour diabète de type 2 depuis 2019"
+    path = Safe("/var/lib/airlock/vault/run-2026-11-29-001/result/000001.chunk")
+    log.info("found %s and %s", nir, email)
+    log.warning("call %(phone)s", {"phone": phone})
+    log.error("comment was %s", long_text)
+    log.info("sealed %s (%d rows)", path, 12)
+    log.info(f"careless f-string with {email}")
+    try:
+        raise ValueError(f"bad value {nir}")
+    except ValueError:
+        log.exception("failed")
+
+    out = root_log.getvalue()
+    for planted in (nir, email, phone, "ZQXLONGFREETEXT"):
+        assert planted not in out
+    assert "[NIR]" in out and "[e-mail]" in out and "[withheld]" in out
+    assert f"sealed {path} (12 rows)" in out
+    assert len(logging.getLogger().handlers[0].filters) == 1
