@@ -88,7 +88,7 @@ class EntityMap:
     fields: Mapping[str, FieldMap]
     joins: tuple[Join, ...] = ()
     where: tuple[Condition, ...] = ()
-    order_by: str | None = None
+    order_by: str = ""  # a column giving a stable order: runs checkpoint and resume by it
     distinct: bool = False
     packed: Packed | None = None
     attributes: Attributes | None = None
@@ -272,7 +272,7 @@ def parse(data: Any, origin: str) -> Profile:
                 Condition(r.ref(f"{path}.where[{i}]", c.get("column")), str(c.get("op")))
                 for i, c in enumerate(spec.get("where") or [])
             ),
-            order_by=spec.get("order_by"),
+            order_by=r.ref(f"{path}.order_by", spec.get("order_by")),
             distinct=bool(spec.get("distinct", False)),
             packed=packed,
             attributes=attributes.get(name),

@@ -109,6 +109,22 @@ class SqlSource:
 
     def stream(self, extraction: Extraction) -> Iterator[pa.RecordBatch]:
         """Canonical batches of ``extraction.entity`` holding exactly the requested fields and rows."""
+        yielded = False
+        schema = None
+        for batch, _ in self.stream_from(extraction):
+            schema = batch.schema
+            if batch.num_rows:
+                yielded = True
+                yield batch
+        if not yielded and schema is not None:
+            yield batch.slice(0, 0)
+
+    def stream_from(self, extraction: Extraction, after: Any = None) -> Iterator[tuple[pa.RecordBatch, Any]]:
+        """Like :meth:`stream`, resumable: each batch comes with a cursor (the last source row's position
+        in the entity's ``order_by``); given back as ``after``, reading continues with the next source row.
+
+        One batch per source batch, possibly empty, so that every cursor can be checkpointed; at least one.
+        """
         self.check()
         ent = model.entity(extraction.entity)
         em = self._entity_map(extraction.entity)
@@ -121,17 +137,16 @@ class SqlSource:
             pushed = [p for p in extraction.predicates if self._pushable(em, p)]
         needed = _closure(em, wanted)
         checks = self._resolved(extraction.predicates)
-        query, labels = self._query(em, needed, pushed)
-        yielded = False
+        query, labels = self._query(em, needed, pushed, after=after)
+        produced = False
         for raw in self._read(query):
             batch = self._canonical(em, raw, labels, needed)
             batch = predicate.apply(batch, checks)
-            out = pa.RecordBatch.from_arrays([batch.column(n) for n in schema.names], schema=schema)
-            if out.num_rows:
-                yielded = True
-                yield out
-        if not yielded:
-            yield pa.RecordBatch.from_pylist([], schema=schema)
+            cursor = raw.column("o_cursor")[raw.num_rows - 1].as_py() if raw.num_rows else after
+            produced = True
+            yield pa.RecordBatch.from_arrays([batch.column(n) for n in schema.names], schema=schema), cursor
+        if not produced:
+            yield pa.RecordBatch.from_pylist([], schema=schema), after
 
     def unmapped(self, extraction: Extraction) -> tuple[str, ...]:
         """Fields the extraction asks for that this source's profile does not map (they are not delivered)."""
@@ -188,8 +203,11 @@ class SqlSource:
             columns.setdefault(t, set()).add(c)
         return {t: sa.table(t, *(sa.column(c) for c in sorted(cs))) for t, cs in columns.items()}
 
-    def _query(self, em: EntityMap, needed: set[str], pushed: list[Predicate]) -> tuple[str, dict[str, str]]:
-        """The SELECT for ``needed`` fields with the ``pushed`` predicates, and the label of each field's column."""
+    def _query(self, em: EntityMap, needed: set[str], pushed: list[Predicate], after: Any = None) -> tuple[str, dict[str, str]]:
+        """The SELECT for ``needed`` fields with the ``pushed`` predicates, and the label of each field's column.
+
+        Rows come in ``order_by`` order, with that column as ``o_cursor``; ``after`` skips up to that position.
+        """
         tables = self._tables(em)
         exprs = {name: self._expr(em, tables, name) for name in sorted(needed) if em.fields[name].kind in ("column", "attribute")}
         labels: dict[str, str] = {}
@@ -202,12 +220,14 @@ class SqlSource:
         if em.packed:
             labels["@packed"], labels["@group"] = "p_value", "p_group"
             columns += [_col(tables, em.packed.column).label("p_value"), _col(tables, em.packed.group).label("p_group")]
+        order = _col(tables, em.order_by)
+        columns.append(order.label("o_cursor"))
         stmt = self._filtered(em, tables, sa.select(*columns), pushed)
+        if after is not None:
+            stmt = stmt.where(order > after)
         if em.distinct:
             stmt = stmt.distinct()
-        if em.order_by:
-            stmt = stmt.order_by(_col(tables, em.order_by))
-        return self._compile(stmt), labels
+        return self._compile(stmt.order_by(order)), labels
 
     def _expr(self, em: EntityMap, tables: dict[str, sa.TableClause], name: str) -> Any:
         fm = em.fields[name]
