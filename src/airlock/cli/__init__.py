@@ -18,7 +18,7 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from airlock.cli import demo, keys, mandate, migrate, model, plan
+    from airlock.cli import certificate, delivery, demo, keys, mandate, migrate, model, plan, synth, vault
 
     app.command("model")(model.show)
     app.command("plan")(plan.plan)
@@ -26,6 +26,10 @@ def _register() -> None:
     app.command("demo")(demo.demo)
     app.add_typer(keys.app, name="keys")
     app.add_typer(mandate.app, name="mandate")
+    app.add_typer(synth.app, name="synth", help="Synthetic LIS databases for demos, tests and benchmarks.")
+    app.add_typer(vault.app, name="vault")
+    app.add_typer(delivery.app, name="delivery")
+    app.add_typer(certificate.app, name="certificate")
 
 
 _register()
