@@ -58,7 +58,7 @@ from airlock.targets.fhir_mapping import (
     practitioner,
     service_request,
     specimen,
-    to_ndjson,
+    resource_json,
 )
 
 #: Resource type of each referenced entity.
@@ -185,7 +185,8 @@ class FhirTarget:
         f = self._files.get(resource_type)
         if f is None:
             f = self._files[resource_type] = open(self._partial / f"{resource_type}.ndjson", "w", encoding="utf-8")
-        f.write(to_ndjson(resources.select(pl.col("resource").struct.unnest())))
+        resources = resources.select("id", json=resource_json(resources))
+        f.write(resources.get_column("json").str.join("\n").item() + "\n")
         self._counts[resource_type] = self._counts.get(resource_type, 0) + resources.height
         self._bundles.add(resource_type, resources)
 
@@ -228,15 +229,19 @@ class _Bundles:
                 self._next()
             assert self._file is not None
             take = min(self.size - self._in_file, resources.height - offset)
+            # fullUrl and ids use only URL-safe characters: pasted into the JSON as they are.
             entries = resources.slice(offset, take).select(
-                fullUrl=pl.lit(self._url_prefix)
-                + pl.int_range(self._entries, self._entries + take).cast(pl.String).str.zfill(12),
-                resource=pl.col("resource"),
-                request=pl.struct(method=pl.lit("PUT"), url=pl.lit(f"{resource_type}/") + pl.col("id")),
+                pl.concat_str(
+                    pl.lit('{"fullUrl":"' + self._url_prefix),
+                    pl.int_range(self._entries, self._entries + take).cast(pl.String).str.zfill(12),
+                    pl.lit('","resource":'),
+                    pl.col("json"),
+                    pl.lit(f',"request":{{"method":"PUT","url":"{resource_type}/'),
+                    pl.col("id"),
+                    pl.lit('"}}'),
+                ).str.join(",\n")
             )
-            # NDJSON escapes newlines inside strings, so each "\n" separates two entries.
-            body = to_ndjson(entries).rstrip("\n").replace("\n", ",\n")
-            self._file.write((",\n" if self._in_file else "") + body)
+            self._file.write((",\n" if self._in_file else "") + entries.item())
             self._in_file += take
             self._entries += take
             offset += take

@@ -10,9 +10,9 @@ yields null for a resource that is not in the output, so no reference dangles.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import combinations
 
 import polars as pl
 
@@ -58,8 +58,19 @@ class Mapping:
 
 
 def listed(*items: pl.Expr) -> pl.Expr:
-    """A JSON array of the items that are not null."""
-    return pl.concat_list(items).list.drop_nulls()
+    """A JSON array of the items that are not null (null when none is), for the few items of a FHIR array.
+
+    One branch per combination of present items, largest first: polars builds
+    fixed-size lists fast, while dropping nulls from lists of structs is slow.
+    """
+    chain = None
+    for size in range(len(items), 0, -1):
+        for subset in combinations(items, size):
+            present_all = pl.all_horizontal(i.is_not_null() for i in subset)
+            as_list = pl.concat_arr(subset).arr.to_list()
+            chain = pl.when(present_all).then(as_list) if chain is None else chain.when(present_all).then(as_list)
+    assert chain is not None, "listed() needs at least one item"
+    return chain
 
 
 def present(*columns: str) -> pl.Expr:
@@ -68,8 +79,8 @@ def present(*columns: str) -> pl.Expr:
 
 def _coding(system: pl.Expr | str, code: pl.Expr, display: pl.Expr | None = None) -> pl.Expr:
     system = pl.lit(system) if isinstance(system, str) else system
-    fields = {"system": system, "code": code} | ({"display": display} if display is not None else {})
-    return pl.when(code.is_not_null()).then(pl.struct(**fields))
+    display = pl.lit(None, pl.String) if display is None else display  # one shape for every coding of a list
+    return pl.when(code.is_not_null()).then(pl.struct(system=system, code=code, display=display))
 
 
 def _identifier(system: pl.Expr | str, column: str, **extra: pl.Expr) -> pl.Expr:
@@ -94,23 +105,21 @@ def _concept_or_masked(codings: pl.Expr, text: pl.Expr) -> pl.Expr:
     )
 
 
-def _resource(resource_type: str, key: str, **fields: pl.Expr) -> list[pl.Expr]:
-    return [
-        fhir_id(key).alias("id"),
-        pl.struct(resourceType=pl.lit(resource_type), id=fhir_id(key), **fields).alias("resource"),
-    ]
+def _resources(rows: pl.DataFrame, resource_type: str, key: str, **fields: pl.Expr) -> pl.DataFrame:
+    return rows.with_columns(id=fhir_id(key)).select(
+        "id", resource=pl.struct(resourceType=pl.lit(resource_type), id=pl.col("id"), **fields)
+    )
 
 
 def organization(sites: pl.DataFrame, m: Mapping) -> pl.DataFrame:
     # The site id is always there, so an Organization always has a name or an identifier (org-1).
-    return sites.select(
-        _resource(
-            "Organization",
-            "site_id",
-            identifier=listed(_identifier(FINESS, "finess"), _identifier(m.system("site"), "site_id")),
-            name=pl.col("name"),
-            address=listed(pl.when(present("city")).then(pl.struct(city=pl.col("city"), country=pl.lit("FR")))),
-        )
+    return _resources(
+        sites,
+        "Organization",
+        "site_id",
+        identifier=listed(_identifier(FINESS, "finess"), _identifier(m.system("site"), "site_id")),
+        name=pl.col("name"),
+        address=listed(pl.when(present("city")).then(pl.struct(city=pl.col("city"), country=pl.lit("FR")))),
     )
 
 
@@ -122,59 +131,56 @@ def patient(patients: pl.DataFrame, m: Mapping) -> pl.DataFrame:
         country=pl.lit("FR"),
     )
     given = pl.col("first_names").str.split(" ").list.eval(pl.element().filter(pl.element() != ""))
-    return patients.select(
-        _resource(
-            "Patient",
-            "patient_id",
-            identifier=listed(
-                _identifier(INS_NIR, "nir", use=pl.lit("official")),
-                _identifier(m.system("patient"), "local_identifier", use=pl.lit("usual")),
-            ),
-            name=listed(
-                pl.when(present("birth_name", "first_names")).then(
-                    pl.struct(use=pl.lit("official"), family=pl.col("birth_name"), given=given)
-                )
-            ),
-            telecom=listed(
-                _identifier(pl.lit("phone"), "phone"),
-                _identifier(pl.lit("email"), "email"),
-            ),
-            gender=pl.when(pl.col("sex").is_in(["male", "female", "other", "unknown"])).then(pl.col("sex")),
-            birthDate=pl.col("birth_date").dt.to_string("%Y-%m-%d"),
-            address=listed(pl.when(present("address_line", "postal_code", "city")).then(address)),
-        )
+    return _resources(
+        patients,
+        "Patient",
+        "patient_id",
+        identifier=listed(
+            _identifier(INS_NIR, "nir", use=pl.lit("official")),
+            _identifier(m.system("patient"), "local_identifier", use=pl.lit("usual")),
+        ),
+        name=listed(
+            pl.when(present("birth_name", "first_names")).then(
+                pl.struct(use=pl.lit("official"), family=pl.col("birth_name"), given=given)
+            )
+        ),
+        telecom=listed(
+            _identifier(pl.lit("phone"), "phone"),
+            _identifier(pl.lit("email"), "email"),
+        ),
+        gender=pl.when(pl.col("sex").is_in(["male", "female", "other", "unknown"])).then(pl.col("sex")),
+        birthDate=pl.col("birth_date").dt.to_string("%Y-%m-%d"),
+        address=listed(pl.when(present("address_line", "postal_code", "city")).then(address)),
     )
 
 
 def practitioner(practitioners: pl.DataFrame, m: Mapping) -> pl.DataFrame:
-    return practitioners.select(
-        _resource(
-            "Practitioner",
-            "practitioner_id",
-            identifier=listed(_identifier(RPPS, "rpps")),
-            name=listed(pl.when(present("name")).then(pl.struct(text=pl.col("name")))),
-        )
+    return _resources(
+        practitioners,
+        "Practitioner",
+        "practitioner_id",
+        identifier=listed(_identifier(RPPS, "rpps")),
+        name=listed(pl.when(present("name")).then(pl.struct(text=pl.col("name")))),
     )
 
 
 def service_request(orders: pl.DataFrame, m: Mapping) -> pl.DataFrame:
     accession_type = pl.struct(coding=pl.concat_list(pl.struct(system=pl.lit(IDENTIFIER_TYPE), code=pl.lit("ACSN"))))
     subject = m.reference("patient", "patient_id")
-    return orders.select(
-        _resource(
-            "ServiceRequest",
-            "order_id",
-            identifier=listed(_identifier(m.system("accession"), "accession", type=accession_type)),
-            status=pl.lit("completed"),
-            intent=pl.lit("order"),
-            # subject is required: when the Patient is not in the output, say it is withheld.
-            subject=pl.when(subject.is_not_null())
-            .then(subject.struct.with_fields(extension=pl.lit(None, pl.List(pl.Struct({"url": pl.String, "valueCode": pl.String})))))
-            .otherwise(pl.struct(reference=pl.lit(None, pl.String), extension=_masked())),
-            authoredOn=m.datetime("ordered_at"),
-            requester=m.reference("practitioner", "practitioner_id"),
-            performer=listed(m.reference("site", "site_id")),
-        )
+    return _resources(
+        orders,
+        "ServiceRequest",
+        "order_id",
+        identifier=listed(_identifier(m.system("accession"), "accession", type=accession_type)),
+        status=pl.lit("completed"),
+        intent=pl.lit("order"),
+        # subject is required: when the Patient is not in the output, say it is withheld.
+        subject=pl.when(subject.is_not_null())
+        .then(subject.struct.with_fields(extension=pl.lit(None, pl.List(pl.Struct({"url": pl.String, "valueCode": pl.String})))))
+        .otherwise(pl.struct(reference=pl.lit(None, pl.String), extension=_masked())),
+        authoredOn=m.datetime("ordered_at"),
+        requester=m.reference("practitioner", "practitioner_id"),
+        performer=listed(m.reference("site", "site_id")),
     )
 
 
@@ -183,17 +189,16 @@ def specimen(specimens: pl.DataFrame, m: Mapping) -> pl.DataFrame:
         coding=listed(_coding(m.system("specimen-type"), pl.col("type_code"), pl.col("type_name"))),
         text=pl.col("type_name"),
     )
-    return specimens.select(
-        _resource(
-            "Specimen",
-            "specimen_id",
-            type=kind,
-            subject=m.reference("patient", "patient_id"),
-            receivedTime=m.datetime("received_at"),
-            request=listed(m.reference("order", "order_id")),
-            collection=pl.struct(collectedDateTime=m.datetime("collected_at")),
-            note=_note("comment"),
-        )
+    return _resources(
+        specimens,
+        "Specimen",
+        "specimen_id",
+        type=kind,
+        subject=m.reference("patient", "patient_id"),
+        receivedTime=m.datetime("received_at"),
+        request=listed(m.reference("order", "order_id")),
+        collection=pl.struct(collectedDateTime=m.datetime("collected_at")),
+        note=_note("comment"),
     )
 
 
@@ -219,43 +224,42 @@ def observation(results: pl.DataFrame, m: Mapping) -> pl.DataFrame:
         text=pl.col("measure_name"),
     )
     flag = pl.col("abnormal_flag")
-    return results.with_columns(pl.col("value_numeric", "reference_low", "reference_high").fill_nan(None)).select(
-        _resource(
-            "Observation",
-            "result_id",
-            meta=pl.struct(
-                tag=pl.col("sensitivity").list.drop_nulls().list.eval(
-                    pl.struct(system=pl.lit(SENSITIVITY), code=pl.element())
+    return _resources(
+        results.with_columns(pl.col("value_numeric", "reference_low", "reference_high").fill_nan(None)),
+        "Observation",
+        "result_id",
+        meta=pl.struct(
+            tag=pl.col("sensitivity").list.drop_nulls().list.eval(
+                pl.struct(system=pl.lit(SENSITIVITY), code=pl.element())
+            )
+        ),
+        basedOn=listed(m.reference("order", "order_id")),
+        status=pl.when(pl.col("status").is_in(["final", "preliminary", "registered"]))
+        .then(pl.col("status"))
+        .otherwise(pl.lit("unknown")),
+        category=pl.lit([{"coding": [{"system": OBSERVATION_CATEGORY, "code": "laboratory"}]}]),
+        code=_concept_or_masked(code.struct.field("coding"), code.struct.field("text")),
+        subject=m.reference("patient", "patient_id"),
+        effectiveDateTime=m.datetime("collected_at"),
+        issued=m.datetime("result_at"),
+        valueQuantity=pl.when(numeric).then(_quantity("value_numeric")),
+        valueString=pl.when(~numeric).then(pl.col("value_text")),
+        interpretation=listed(
+            pl.when(flag.is_in(["L", "H", "N", "A"])).then(
+                pl.struct(coding=pl.concat_list(pl.struct(system=pl.lit(INTERPRETATION), code=flag)))
+            )
+        ),
+        note=_note("comment"),
+        specimen=m.reference("specimen", "specimen_id"),
+        referenceRange=listed(
+            pl.when(present("reference_low", "reference_high", "reference_text")).then(
+                pl.struct(
+                    low=_quantity("reference_low"),
+                    high=_quantity("reference_high"),
+                    text=pl.col("reference_text"),
                 )
-            ),
-            basedOn=listed(m.reference("order", "order_id")),
-            status=pl.when(pl.col("status").is_in(["final", "preliminary", "registered"]))
-            .then(pl.col("status"))
-            .otherwise(pl.lit("unknown")),
-            category=pl.lit([{"coding": [{"system": OBSERVATION_CATEGORY, "code": "laboratory"}]}]),
-            code=_concept_or_masked(code.struct.field("coding"), code.struct.field("text")),
-            subject=m.reference("patient", "patient_id"),
-            effectiveDateTime=m.datetime("collected_at"),
-            issued=m.datetime("result_at"),
-            valueQuantity=pl.when(numeric).then(_quantity("value_numeric")),
-            valueString=pl.when(~numeric).then(pl.col("value_text")),
-            interpretation=listed(
-                pl.when(flag.is_in(["L", "H", "N", "A"])).then(
-                    pl.struct(coding=pl.concat_list(pl.struct(system=pl.lit(INTERPRETATION), code=flag)))
-                )
-            ),
-            note=_note("comment"),
-            specimen=m.reference("specimen", "specimen_id"),
-            referenceRange=listed(
-                pl.when(present("reference_low", "reference_high", "reference_text")).then(
-                    pl.struct(
-                        low=_quantity("reference_low"),
-                        high=_quantity("reference_high"),
-                        text=pl.col("reference_text"),
-                    )
-                )
-            ),
-        )
+            )
+        ),
     )
 
 
@@ -287,34 +291,38 @@ def diagnostic_report(results: pl.DataFrame, m: Mapping) -> pl.DataFrame:
         )
     )
     codings = listed(_coding(m.system("test"), pl.col("test_code"), pl.col("test_name")))
-    return reports.select(
-        _resource(
-            "DiagnosticReport",
-            "report_id",
-            basedOn=listed(m.reference("order", "order_id")),
-            status=pl.col("status"),
-            category=pl.lit([{"coding": [{"system": DIAGNOSTIC_SERVICE, "code": "LAB"}]}]),
-            code=_concept_or_masked(codings, pl.col("test_name")),
-            subject=m.reference("patient", "patient_id"),
-            effectiveDateTime=m.datetime("collected_at"),
-            issued=m.datetime("result_at"),
-            specimen=listed(m.reference("specimen", "specimen_id")),
-            result=pl.col("observation"),
-        )
+    return _resources(
+        reports,
+        "DiagnosticReport",
+        "report_id",
+        basedOn=listed(m.reference("order", "order_id")),
+        status=pl.col("status"),
+        category=pl.lit([{"coding": [{"system": DIAGNOSTIC_SERVICE, "code": "LAB"}]}]),
+        code=_concept_or_masked(codings, pl.col("test_name")),
+        subject=m.reference("patient", "patient_id"),
+        effectiveDateTime=m.datetime("collected_at"),
+        issued=m.datetime("result_at"),
+        specimen=listed(m.reference("specimen", "specimen_id")),
+        result=pl.col("observation"),
     )
 
 
-# A key is always after "{" or ",": inside a JSON string a quote is escaped, so these never match text.
+# A key always follows "{" or ",": inside a JSON string every quote is escaped, so these never match text.
 _EMPTY = r'"[A-Za-z]+":(?:null|\{\}|\[\])'
-_EMPTY_AFTER_COMMA = re.compile("," + _EMPTY)
-_EMPTY_FIRST = re.compile(r"\{" + _EMPTY + ",?")
+_EMPTY_AFTER_COMMA = "," + _EMPTY
+_EMPTY_FIRST = r"\{" + _EMPTY + ",?"
 
 
-def to_ndjson(frame: pl.DataFrame) -> str:
-    """The rows of ``frame`` as NDJSON, without the nulls, empty arrays and empty objects FHIR forbids."""
-    text = frame.write_ndjson()
-    while True:
-        stripped = _EMPTY_FIRST.sub("{", _EMPTY_AFTER_COMMA.sub("", text))
-        if stripped == text:
-            return text
+def resource_json(resources: pl.DataFrame) -> pl.Series:
+    """One JSON text per resource, without the nulls, empty arrays and empty objects FHIR forbids.
+
+    >>> frame = pl.DataFrame({"resource": [{"id": "1", "note": None, "meta": {"tag": []}, "gender": "male"}]})
+    >>> resource_json(frame).to_list()
+    ['{"id":"1","gender":"male"}']
+    """
+    text = resources.get_column("resource").struct.json_encode()
+    while True:  # an emptied object or array empties its parent: one pass per level
+        stripped = text.str.replace_all(_EMPTY_AFTER_COMMA, "").str.replace_all(_EMPTY_FIRST, "{")
+        if stripped.str.len_bytes().sum() == text.str.len_bytes().sum():
+            return stripped
         text = stripped
