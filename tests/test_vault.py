@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from typer.testing import CliRunner
 
 from airlock import model
+from airlock.cli.vault import app as vault_cli
 from airlock.logs import Safe, configure_logging
 from airlock.signing import SigningIdentity
 from airlock.vault import (
@@ -390,3 +392,28 @@ def test_logging_filter_redacts_planted_values(root_log):
     assert "[NIR]" in out and "[e-mail]" in out and "[withheld]" in out
     assert f"sealed {path} (12 rows)" in out
     assert len(logging.getLogger().handlers[0].filters) == 1
+
+
+def test_cli_status_flags_a_tampered_run_and_purge_removes_it(tmp_path, monkeypatch, processor):
+    monkeypatch.setenv("AIRLOCK_HOME", str(tmp_path))
+    monkeypatch.setenv("AIRLOCK_KEYRING_PASSPHRASE", "cli vault passphrase")
+    monkeypatch.setenv("AIRLOCK_KEY_PASSPHRASE", "processor key passphrase")
+    cli = CliRunner()
+    assert cli.invoke(vault_cli, ["init"]).exit_code == 0
+    ring = PassphraseKeyring(tmp_path / "keyring.json", "cli vault passphrase")
+    run = sealed_run(Vault(), ring)
+    sealed_run(Vault(), ring, "run-2")
+    (run.path / "manifest.jsonl").write_bytes(b"")
+    key_file, _ = processor.save(tmp_path / "ids", b"processor key passphrase")
+
+    status = cli.invoke(vault_cli, ["status"], terminal_width=200)
+    assert status.exit_code == 0, status.output
+    assert "integrity failure" in status.output and "finished" in status.output
+    purged = cli.invoke(
+        vault_cli,
+        ["purge", "run-1", "--actor", "ops", "--reason", "integrity failure", "--key", str(key_file),
+         "--mandate-digest", "abc", "--out", str(tmp_path / "cert.json")],
+    )
+    assert purged.exit_code == 0, purged.output
+    DeletionCertificate.load(tmp_path / "cert.json").verify(processor.public)
+    assert "purged" in cli.invoke(vault_cli, ["status", "run-1"], terminal_width=200).output

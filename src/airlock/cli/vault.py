@@ -16,7 +16,7 @@ from rich.table import Table
 
 from airlock.cli.keys import open_key
 from airlock.errors import AirlockError
-from airlock.vault import KeyProvider, PassphraseKeyring, Pkcs11Keyring, Vault
+from airlock.vault import KeyProvider, PassphraseKeyring, Pkcs11Keyring, Vault, VaultIntegrityError
 from airlock.vault.keyring import PASSPHRASE_ENV, airlock_home
 
 PIN_ENV = "AIRLOCK_PKCS11_PIN"
@@ -68,7 +68,11 @@ def status(
     provider = open_keyring(keyring, pkcs11_module, token, key_label)
     table = Table("run", "entity", "chunks", "rows", "state")
     for run_id in [run] if run else store.runs():
-        staged = store.open(run_id, provider)
+        try:
+            staged = store.open(run_id, provider)
+        except VaultIntegrityError:
+            table.add_row(run_id, "", "", "", "[red]integrity failure: purge it[/red]")
+            continue
         if staged.purged:
             table.add_row(run_id, "", "", "", "purged")
             continue
