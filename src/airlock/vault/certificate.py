@@ -21,6 +21,7 @@ import rfc8785
 
 from airlock.errors import AirlockError
 from airlock.signing import BadSignature, PublicIdentity, SigningIdentity, verify
+from airlock.vault.keyring import write_private
 
 __all__ = ["DeletedChunk", "DeletionCertificate"]
 
@@ -98,7 +99,8 @@ class DeletionCertificate:
         return self.body() | {"signature": base64.b64encode(self.signature).decode()}
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n")
+        """Write atomically: a purge interrupted while saving must not leave half a certificate."""
+        write_private(Path(path), (json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n").encode())
 
     @classmethod
     def load(cls, path: Path) -> "DeletionCertificate":
