@@ -118,7 +118,7 @@ class Profile:
             refs |= {a for j in p.parts_joins for pair in j.on for a in pair}
         if e.attributes:
             a = e.attributes
-            refs |= {f"{a.table}.{a.key}", f"{a.table}.{a.attribute}", f"{a.table}.{a.value}"}
+            refs |= {f"{a.table}.{a.key}", f"{a.table}.{a.attribute}", f"{a.table}.{a.value}", f"{e.table}.{a.key}"}
             refs |= {f"{a.names_table}.{a.names_id}", f"{a.names_table}.{a.names_name}"}
         return refs  # type: ignore[return-value]
 

@@ -233,7 +233,7 @@ class SqlSource:
         fm = em.fields[name]
         if fm.kind == "column":
             return _col(tables, fm.source)  # type: ignore[arg-type]
-        return self._attribute(em, fm.source)  # type: ignore[arg-type]
+        return self._attribute(em, tables, fm.source)  # type: ignore[arg-type]
 
     def _filtered(self, em: EntityMap, tables: dict[str, sa.TableClause], stmt: Any, pushed: list[Predicate]) -> Any:
         """``stmt`` from the entity's table and joins, with its mapping conditions and the pushed predicates."""
@@ -257,12 +257,13 @@ class SqlSource:
         pushed = [p for p in sub.predicates if self._pushable(em, p)]
         return self._filtered(em, tables, sa.select(self._expr(em, tables, sub.fields[0])), pushed)
 
-    def _attribute(self, em: EntityMap, name: str) -> Any:
+    def _attribute(self, em: EntityMap, tables: dict[str, sa.TableClause], name: str) -> Any:
+        """The value of custom field ``name`` for the outer query's record (a correlated subquery)."""
         a = em.attributes
         assert a is not None  # the profile parser guarantees it
         values = sa.table(a.table, sa.column(a.key), sa.column(a.attribute), sa.column(a.value)).alias("attr_values")
         names = sa.table(a.names_table, sa.column(a.names_id), sa.column(a.names_name)).alias("attr_names")
-        base = sa.table(em.table, sa.column(a.key))
+        base = tables[em.table]  # the outer query's own table object, so the subquery correlates to it
         return (
             sa.select(sa.func.max(values.c[a.value]))
             .select_from(values.join(names, values.c[a.attribute] == names.c[a.names_id]))
