@@ -314,6 +314,15 @@ class RunVault:
             for r in self._live()[1].chunks(entity)
         ]
 
+    def last_batch(self, entity: str) -> pa.RecordBatch | None:
+        """The last chunk sealed for ``entity``, verified, finished or not: where a resumed run continues."""
+        dek, manifest = self._live()
+        records = list(manifest.chunks(entity))
+        if not records:
+            return None
+        batches = list(self._open_chunk(dek, entity, records[-1]))
+        return batches[-1] if batches else None
+
     # -- reading -----------------------------------------------------------------------------------
 
     def chunks(self, entity: str) -> Iterator[pa.RecordBatch]:
