@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
@@ -13,12 +14,16 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from stdnum.fr import nir as stdnum_nir
 
 from airlock import model
 from airlock.errors import TargetError
 from airlock.targets.fhir import FhirTarget
 from airlock.targets.fhir_ids import fhir_ids
+
+FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 
 R4B = "fhir.resources.R4B"
 TYPES = ["Organization", "Patient", "Practitioner", "ServiceRequest", "Specimen", "Observation", "DiagnosticReport"]
@@ -178,7 +183,8 @@ def test_every_resource_and_bundle_entry_is_valid_r4(full: Path):
         for entry in bundle["entry"]:
             _assert_valid(entry["resource"])
             assert entry["fullUrl"].startswith("urn:uuid:")
-            assert entry["request"] == {"method": "PUT", "url": f"{entry['resource']['resourceType']}/{entry['resource']['id']}"}
+            resource = entry["resource"]
+            assert entry["request"] == {"method": "PUT", "url": f"{resource['resourceType']}/{resource['id']}"}
 
 
 def test_counts_match_the_input_and_the_manifest(full: Path):
@@ -216,7 +222,8 @@ def test_observations_carry_loinc_where_set_and_local_codes(full: Path):
         codings = o["code"]["coding"]
         loinc = [c["code"] for c in codings if c["system"] == "http://loinc.org"]
         assert loinc == ([r["loinc"]] if r.get("loinc") else [])
-        assert {"system": "urn:airlock:local:measure", "code": r["measure_code"], "display": r["measure_name"]} in codings
+        local = {"system": "urn:airlock:local:measure", "code": r["measure_code"], "display": r["measure_name"]}
+        assert local in codings
         assert o["category"][0]["coding"][0]["code"] == "laboratory"
         if r["value_type"] == "numeric":
             assert o["valueQuantity"] == {"value": r["value_numeric"], "unit": r["unit"],
@@ -236,7 +243,7 @@ def test_diagnostic_reports_group_the_observations_of_one_test(full: Path):
     for report_id, observations in by_report.items():
         d = reports[_fid(report_id)]
         assert {ref["reference"] for ref in d["result"]} == observations
-        assert d["category"][0]["coding"][0] == {"system": "http://terminology.hl7.org/CodeSystem/v2-0074", "code": "LAB"}
+        assert d["category"][0]["coding"] == [{"system": "http://terminology.hl7.org/CodeSystem/v2-0074", "code": "LAB"}]
     assert reports[_fid("9003")]["status"] == "partial"  # one preliminary, one final measure
     assert reports[_fid("9001")]["basedOn"] == [{"reference": "ServiceRequest/5001"}]
 
@@ -250,7 +257,8 @@ def test_patient_mapping(full: Path):
     assert p["address"] == [{"line": ["12 rue des Lilas"], "postalCode": "69003", "city": "Lyon", "country": "FR"}]
     assert {t["system"] for t in p["telecom"]} == {"phone", "email"}
     practitioners = {r["id"]: r for r in _ndjson(full)["Practitioner"]}
-    assert practitioners["d41d8cd98f00b204"]["identifier"] == [{"system": "urn:oid:1.2.250.1.71.4.2.1", "value": "10003456789"}]
+    rpps = [{"system": "urn:oid:1.2.250.1.71.4.2.1", "value": "10003456789"}]
+    assert practitioners["d41d8cd98f00b204"]["identifier"] == rpps
     assert "identifier" not in practitioners["9e107d9d372bb682"]
 
 
@@ -314,5 +322,28 @@ def test_an_existing_empty_directory_is_used(tmp_path: Path):
 
 def test_batches_out_of_model_order_are_refused(tmp_path: Path):
     with pytest.raises(TargetError, match="model order"):
-        _load(tmp_path / "fhir", [("result", _batch("result", RESULTS_1)), ("patient", _batch("patient", PATIENTS))])
+        _load(tmp_path / "fhir", [("result", _batch("result", RESULTS_1)), ("site", _batch("site", SITES))])
     assert list(tmp_path.iterdir()) == []
+
+
+@given(st.lists(st.text(max_size=80), unique=True, max_size=30))
+def test_fhir_ids_are_valid_and_distinct_for_distinct_canonical_ids(canonical: list[str]):
+    ids = fhir_ids(pl.Series(canonical, dtype=pl.String)).to_list()
+    assert all(FHIR_ID.fullmatch(i) for i in ids)
+    assert len(set(ids)) == len(canonical)
+    assert ids == fhir_ids(pl.Series(canonical, dtype=pl.String)).to_list()
+
+
+def test_two_loads_of_the_same_data_give_the_same_resources(tmp_path: Path):
+    first, second = (_ndjson(_load(tmp_path / name, _full_load())) for name in ("a", "b"))
+    assert first == second
+
+
+def test_the_parent_directory_is_created_and_bad_options_are_refused(tmp_path: Path):
+    out = _load(tmp_path / "exports" / "2024" / "fhir", [("site", _batch("site", SITES))])
+    assert (out / "Organization.ndjson").exists()
+    assert out.stat().st_mode & 0o077 == 0, "personal data: the output is readable by its owner only"
+    with pytest.raises(TargetError, match="bundle size"):
+        FhirTarget(tmp_path / "x", bundle_size=0)
+    with pytest.raises(TargetError, match="time zone"):
+        FhirTarget(tmp_path / "x", timezone="Europe/Lutece")

@@ -102,7 +102,9 @@ class FhirTarget:
         try:
             zoneinfo.ZoneInfo(timezone)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise TargetError(f"unknown time zone {timezone!r} for the FHIR target; give an IANA name such as Europe/Paris") from None
+            raise TargetError(
+                f"unknown time zone {timezone!r} for the FHIR target; give an IANA name such as Europe/Paris"
+            ) from None
         self.out_dir = Path(out_dir)
         self.bundle_size = bundle_size
         self.description = f"FHIR R4 NDJSON + bundles in {self.out_dir}"
@@ -116,9 +118,13 @@ class FhirTarget:
                 "give a new directory or remove this one"
             )
         try:
+            self.out_dir.parent.mkdir(parents=True, exist_ok=True)
+            # mkdtemp makes it 0700: the files hold personal data.
             self._partial = Path(tempfile.mkdtemp(prefix=f"{self.out_dir.name}.partial-", dir=self.out_dir.parent))
         except OSError as e:
-            raise TargetError(f"cannot create the FHIR output next to {self.out_dir} ({e.strerror}); check the parent directory") from None
+            raise TargetError(
+                f"cannot create the FHIR output next to {self.out_dir} ({e.strerror}); check the parent directory"
+            ) from None
         self._files: dict[str, IO[str]] = {}
         self._counts: dict[str, int] = {}
         self._written: dict[str, pl.Series] = {}
@@ -128,7 +134,9 @@ class FhirTarget:
 
     def write(self, entity: str, batch: pa.RecordBatch) -> None:
         if entity not in _MAPPERS:
-            raise TargetError(f"the FHIR target has no mapping for entity {entity!r}; expected one of {', '.join(_ORDER)}")
+            raise TargetError(
+                f"the FHIR target has no mapping for entity {entity!r}; expected one of {', '.join(_ORDER)}"
+            )
         position = _ORDER.index(entity)
         if position < self._last:
             raise TargetError(
@@ -195,9 +203,7 @@ class FhirTarget:
             "transactionTime": datetime.now(UTC).isoformat(timespec="seconds"),
             "request": "airlock migrate",
             "requiresAccessToken": False,
-            "output": [
-                {"type": t, "url": f"{t}.ndjson", "count": n} for t, n in self._counts.items()
-            ],
+            "output": [{"type": t, "url": f"{t}.ndjson", "count": n} for t, n in self._counts.items()],
             "error": [],
             "extension": {"bundles": self._bundles.names, "bundleSize": self.bundle_size},
         }
@@ -207,7 +213,8 @@ class FhirTarget:
 def _complete(entity: str, rows: pl.DataFrame) -> pl.DataFrame:
     """The rows with every field of the entity: fields out of the mandate become null columns."""
     full = pl.from_arrow(model.entity(entity).schema.empty_table()).schema
-    return rows.with_columns(pl.lit(None, dtype).alias(name) for name, dtype in full.items() if name not in rows.columns)
+    missing = [pl.lit(None, dtype).alias(name) for name, dtype in full.items() if name not in rows.columns]
+    return rows.with_columns(missing)
 
 
 class _Bundles:

@@ -31,6 +31,7 @@ IDENTIFIER_TYPE = "http://terminology.hl7.org/CodeSystem/v2-0203"
 DATA_ABSENT_REASON = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
 
 REFERENCE = pl.Struct({"reference": pl.String})
+EXTENSIONS = pl.List(pl.Struct({"url": pl.String, "valueCode": pl.String}))
 
 
 @dataclass(frozen=True)
@@ -98,9 +99,10 @@ def _masked() -> pl.Expr:
 
 
 def _concept_or_masked(codings: pl.Expr, text: pl.Expr) -> pl.Expr:
+    """A CodeableConcept (required where used), marked masked when the mandate left out all its parts."""
     return (
-        pl.when((codings.list.len() > 0) | text.is_not_null())
-        .then(pl.struct(coding=codings, text=text, extension=pl.lit(None, pl.List(pl.Struct({"url": pl.String, "valueCode": pl.String})))))
+        pl.when(codings.is_not_null() | text.is_not_null())
+        .then(pl.struct(coding=codings, text=text, extension=pl.lit(None, EXTENSIONS)))
         .otherwise(pl.struct(coding=codings, text=text, extension=_masked()))
     )
 
@@ -176,7 +178,7 @@ def service_request(orders: pl.DataFrame, m: Mapping) -> pl.DataFrame:
         intent=pl.lit("order"),
         # subject is required: when the Patient is not in the output, say it is withheld.
         subject=pl.when(subject.is_not_null())
-        .then(subject.struct.with_fields(extension=pl.lit(None, pl.List(pl.Struct({"url": pl.String, "valueCode": pl.String})))))
+        .then(subject.struct.with_fields(extension=pl.lit(None, EXTENSIONS)))
         .otherwise(pl.struct(reference=pl.lit(None, pl.String), extension=_masked())),
         authoredOn=m.datetime("ordered_at"),
         requester=m.reference("practitioner", "practitioner_id"),
@@ -216,12 +218,9 @@ def _quantity(column: str) -> pl.Expr:
 
 def observation(results: pl.DataFrame, m: Mapping) -> pl.DataFrame:
     numeric = (pl.col("value_type") == "numeric") & pl.col("value_numeric").is_not_null()
-    code = pl.struct(
-        coding=listed(
-            _coding(LOINC, pl.col("loinc")),
-            _coding(m.system("measure"), pl.col("measure_code"), pl.col("measure_name")),
-        ),
-        text=pl.col("measure_name"),
+    codings = listed(
+        _coding(LOINC, pl.col("loinc")),
+        _coding(m.system("measure"), pl.col("measure_code"), pl.col("measure_name")),
     )
     flag = pl.col("abnormal_flag")
     return _resources(
@@ -238,7 +237,7 @@ def observation(results: pl.DataFrame, m: Mapping) -> pl.DataFrame:
         .then(pl.col("status"))
         .otherwise(pl.lit("unknown")),
         category=pl.lit([{"coding": [{"system": OBSERVATION_CATEGORY, "code": "laboratory"}]}]),
-        code=_concept_or_masked(code.struct.field("coding"), code.struct.field("text")),
+        code=_concept_or_masked(codings, pl.col("measure_name")),
         subject=m.reference("patient", "patient_id"),
         effectiveDateTime=m.datetime("collected_at"),
         issued=m.datetime("result_at"),
