@@ -347,3 +347,35 @@ def test_the_parent_directory_is_created_and_bad_options_are_refused(tmp_path: P
         FhirTarget(tmp_path / "x", bundle_size=0)
     with pytest.raises(TargetError, match="time zone"):
         FhirTarget(tmp_path / "x", timezone="Europe/Lutece")
+
+
+@pytest.mark.mariadb
+def test_the_real_blis_seed_becomes_valid_resolvable_fhir(blis_seed: str, tmp_path: Path):
+    from airlock.predicate import Extraction
+    from airlock.sources import profile as profiles
+    from airlock.sources.sql import SqlSource
+
+    blis = profiles.load("blis-1.27")
+    source = SqlSource(blis_seed, blis, on_bad_record="reject")
+    delivered: dict[str, list[pa.RecordBatch]] = {}
+    with FhirTarget(tmp_path / "fhir") as target:
+        for entity in model.ENTITIES:
+            if entity in blis.entities:
+                for batch in source.stream(Extraction(entity, tuple(blis.entities[entity].fields))):
+                    delivered.setdefault(entity, []).append(batch)
+                    target.write(entity, batch)
+    files = _ndjson(tmp_path / "fhir")
+    results = pa.Table.from_batches(delivered["result"])
+    assert len(files["Observation"]) == results.num_rows > 0
+    assert len(files["DiagnosticReport"]) == pc.count_distinct(results["report_id"]).as_py()
+    for entity, resource_type in [("patient", "Patient"), ("order", "ServiceRequest"), ("specimen", "Specimen")]:
+        assert len(files[resource_type]) == sum(b.num_rows for b in delivered[entity])
+    written = {f"{r['resourceType']}/{r['id']}" for rs in files.values() for r in rs}
+    assert len(written) == sum(len(rs) for rs in files.values()), "FHIR ids collide"
+    for resources in files.values():
+        for r in resources:
+            assert set(_references(r)) <= written
+        for r in resources[:: max(1, len(resources) // 200)]:  # a spread sample: pydantic is slow
+            _assert_valid(r)
+    with_loinc = pc.sum(pc.is_valid(results["loinc"])).as_py()
+    assert sum(any(c["system"] == "http://loinc.org" for c in o["code"].get("coding", [])) for o in files["Observation"]) == with_loinc
