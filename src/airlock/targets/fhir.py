@@ -87,6 +87,10 @@ class FhirTarget:
     ``timezone`` is the lab's time zone (canonical timestamps are its wall-clock
     times; FHIR times carry an offset). ``local_system`` prefixes the code and
     identifier systems of the source's own codes (tests, measures, accession...).
+
+    Batches must come in model order (site, patient, practitioner, order,
+    specimen, result), and all results of one ``report_id`` in the same batch,
+    as the SQL source delivers them: DiagnosticReports are grouped per batch.
     """
 
     def __init__(

@@ -49,7 +49,11 @@ class Mapping:
         return pl.lit(f"{self.local_system}:{what}")
 
     def datetime(self, column: str) -> pl.Expr:
-        """A FHIR dateTime / instant with offset; a time skipped by a DST change moves one hour on."""
+        """A FHIR dateTime / instant with offset.
+
+        A repeated hour (autumn DST change) is read as the first one; a skipped
+        hour (spring) moves one hour on, as clocks did.
+        """
         c = pl.col(column)
         local = c.dt.replace_time_zone(self.timezone, ambiguous="earliest", non_existent="null")
         shifted = (c + pl.duration(hours=1)).dt.replace_time_zone(
