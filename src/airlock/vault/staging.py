@@ -314,6 +314,15 @@ class RunVault:
             for r in self._live()[1].chunks(entity)
         ]
 
+    def derived_key(self, purpose: str) -> bytes:
+        """A 32-byte secret of this run for ``purpose`` (e.g. keyed pseudonyms), derived from its DEK.
+
+        It exists as long as the run's staging does: after purge nobody can derive it again, so
+        pseudonyms made with it can no longer be linked back to the source ids.
+        """
+        dek, _ = self._live()
+        return sealing.derive(dek, f"run-secret:{purpose}", self.run_id)
+
     def last_batch(self, entity: str) -> pa.RecordBatch | None:
         """The last chunk sealed for ``entity``, verified, finished or not: where a resumed run continues."""
         dek, manifest = self._live()
