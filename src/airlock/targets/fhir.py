@@ -100,6 +100,7 @@ class FhirTarget:
         *,
         timezone: str = "Europe/Paris",
         local_system: str = "urn:airlock:local",
+        replace: bool = False,
     ):
         if bundle_size < 1:
             raise TargetError(f"FHIR bundle size {bundle_size} is not positive; give at least 1")
@@ -110,13 +111,19 @@ class FhirTarget:
                 f"unknown time zone {timezone!r} for the FHIR target; give an IANA name such as Europe/Paris"
             ) from None
         self.out_dir = Path(out_dir)
+        #: Replace a previous output (a resumed run's load): swapped in only once the new one is complete.
+        self.replace = replace
         self.bundle_size = bundle_size
         self.description = f"FHIR R4 NDJSON + bundles in {self.out_dir}"
         self._mapping = Mapping(reference=self._reference, timezone=timezone, local_system=local_system)
         self._partial: Path | None = None
 
     def __enter__(self) -> FhirTarget:
-        if self.out_dir.exists() and (not self.out_dir.is_dir() or any(self.out_dir.iterdir())):
+        if self.replace:
+            # A load killed before its end leaves a partial directory: personal data, removed first.
+            for stale in self.out_dir.parent.glob(f"{self.out_dir.name}.partial-*"):
+                shutil.rmtree(stale, ignore_errors=True)
+        elif self.out_dir.exists() and (not self.out_dir.is_dir() or any(self.out_dir.iterdir())):
             raise TargetError(
                 f"FHIR output directory {self.out_dir} already exists and is not empty; "
                 "give a new directory or remove this one"
@@ -171,9 +178,15 @@ class FhirTarget:
             self._bundles.close()
             if exc_type is None:
                 self._write_manifest(partial)
-                if self.out_dir.exists():
-                    self.out_dir.rmdir()  # checked empty on entry; the rename needs it gone
-                partial.rename(self.out_dir)
+                if self.out_dir.exists() and self.replace:
+                    old = self.out_dir.with_name(f"{self.out_dir.name}.partial-old-{partial.name[-8:]}")
+                    self.out_dir.rename(old)
+                    partial.rename(self.out_dir)
+                    shutil.rmtree(old)
+                else:
+                    if self.out_dir.exists():
+                        self.out_dir.rmdir()  # checked empty on entry; the rename needs it gone
+                    partial.rename(self.out_dir)
                 done = True
         except OSError as e:
             raise TargetError(
