@@ -1,0 +1,89 @@
+"""What the metadata store records: runs and, per run, the rows read and written per entity.
+
+Descriptions of sources and targets never carry credentials, and nothing here
+holds record values: the store can sit on an ordinary disk and be backed up
+like any configuration.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class RunStatus(StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+def new_run_id() -> str:
+    """A short random id, unguessable so that it can name files and appear in reports.
+
+    >>> len(new_run_id())
+    12
+    """
+    return secrets.token_hex(6)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UtcDateTime(sa.TypeDecorator[datetime]):
+    """An aware UTC datetime on every backend (SQLite hands back naive ones)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        return None if value is None else value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Run(Base):
+    """One migration: where from, where to, with which profile, and how it ended."""
+
+    __tablename__ = "run"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_run_id)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+    # Stored as text without a CHECK constraint, so later statuses need no migration.
+    status: Mapped[RunStatus] = mapped_column(
+        sa.Enum(RunStatus, native_enum=False, create_constraint=False, length=16, values_callable=lambda e: [m.value for m in e]),
+        default=RunStatus.RUNNING,
+    )
+    source: Mapped[str] = mapped_column(sa.Text)
+    target: Mapped[str] = mapped_column(sa.Text)
+    profile: Mapped[str] = mapped_column(sa.String(200))
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    error: Mapped[str | None] = mapped_column(sa.Text)
+
+    entities: Mapped[list[RunEntity]] = relationship(
+        back_populates="run", lazy="selectin", order_by="RunEntity.entity", cascade="all, delete-orphan"
+    )
+
+
+class RunEntity(Base):
+    """Rows read from the source and written to the targets for one entity of one run."""
+
+    __tablename__ = "run_entity"
+
+    run_id: Mapped[str] = mapped_column(sa.ForeignKey("run.id", ondelete="CASCADE"), primary_key=True)
+    entity: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    rows_read: Mapped[int] = mapped_column(sa.BigInteger)
+    rows_written: Mapped[int] = mapped_column(sa.BigInteger)
+
+    run: Mapped[Run] = relationship(back_populates="entities")
