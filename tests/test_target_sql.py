@@ -208,3 +208,17 @@ def test_other_databases_are_not_sql_targets() -> None:
 def test_a_new_sqlite_file_is_private(tmp_path: Path) -> None:
     load(f"sqlite:///{tmp_path / 'lab.db'}", [("site", SITES)])
     assert stat.S_IMODE((tmp_path / "lab.db").stat().st_mode) == 0o600
+
+
+def test_replace_swaps_a_previous_load_only_when_the_new_one_commits(target_url: str) -> None:
+    load(target_url)
+    again = [("site", batch(model.SITE, {"site_id": ["s9"], "city": ["Lyon"]}))]
+    with pytest.raises(RuntimeError, match="stop"):
+        with SqlTarget(target_url, replace=True) as target:
+            target.write(*again[0])
+            raise RuntimeError("stop")
+    assert query(target_url, "SELECT count(*) FROM lab_result")[0][0] == sum(b.num_rows for b in RESULTS)
+    with SqlTarget(target_url, replace=True) as target:
+        target.write(*again[0])
+    assert lab_tables(target_url) == ["lab_site"]
+    assert query(target_url, "SELECT site_id, city FROM lab_site") == [("s9", "Lyon")]

@@ -13,7 +13,9 @@ and description as a comment (``identity: Date of birth``).
 The whole load is one transaction, DDL included: leaving the ``with`` block
 without an exception commits it, an exception rolls it back and no ``lab_*``
 table is left. A database that already has a ``lab_*`` table is refused: load
-into an empty one.
+into an empty one. With ``replace=True`` (a resumed run loading again) the
+model's ``lab_*`` tables are dropped inside the load's transaction instead, so
+the previous load stays in place until the new one commits.
 
 URLs: ``postgresql://user@host:5432/db`` and ``sqlite:///path/to/file.db``
 (SQLAlchemy driver forms such as ``postgresql+psycopg://`` are accepted).
@@ -58,6 +60,9 @@ def table_name(entity: str) -> str:
     'lab_order'
     """
     return TABLE_PREFIX + entity
+
+
+_MODEL_TABLES = frozenset(table_name(e) for e in model.ENTITIES)
 
 
 def _quote(identifier: str) -> str:
@@ -205,7 +210,7 @@ def _comment(field: pa.Field) -> str:
 class SqlTarget:
     """Loads canonical batches into ``lab_*`` tables of an empty PostgreSQL or SQLite database, atomically."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, *, replace: bool = False):
         try:
             self.dialect = dburl.dialect(url)
             #: The target without credentials, for reports, logs and errors.
@@ -215,6 +220,7 @@ class SqlTarget:
         if self.dialect not in ("postgresql", "sqlite"):
             raise TargetError(f"SQL target {self.description}: use postgresql://... or sqlite:///file.db")
         self._url = url
+        self.replace = replace
         self._backend: _Backend | None = None
         self._schemas: dict[str, pa.Schema] = {}
         self._indexes: list[str] = []
@@ -229,9 +235,14 @@ class SqlTarget:
             raise TargetError(f"cannot connect to SQL target {self.description}: {_first_line(e)}") from None
         try:
             existing = self._backend.lab_tables()
+            if self.replace:
+                previous = [t for t in existing if t in _MODEL_TABLES]
+                for table in previous:
+                    self._backend.execute(f"DROP TABLE {_quote(table)}")
+                existing = [t for t in existing if t not in previous]
         except (adbc_pg.Error, sqlite3.Error) as e:
             self._abandon()
-            raise TargetError(f"cannot read SQL target {self.description}: {_first_line(e)}") from None
+            raise TargetError(f"cannot prepare SQL target {self.description}: {_first_line(e)}") from None
         if existing:
             self._abandon()
             raise TargetError(
