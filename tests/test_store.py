@@ -77,13 +77,13 @@ def test_downgrade_to_base_then_upgrade(store: Store, store_url: str) -> None:
     assert revision(store_url) is None
     with store.engine.begin() as c:
         command.upgrade(alembic_config(c), "head")
-    assert store.create_run("a", "b", "blis").status is RunStatus.RUNNING
+    assert store.create_run("a", "b", "blis").status == RunStatus.RUNNING
 
 
 def test_a_run_round_trips(store: Store) -> None:
     before = datetime.now(UTC)
     run = store.create_run("mysql://reader:***@lis:3306/blis", "postgresql://loader@new:5432/lab", "blis")
-    assert run.status is RunStatus.RUNNING and run.finished_at is None and run.error is None
+    assert run.status == RunStatus.RUNNING and run.finished_at is None and run.error is None
     assert before - timedelta(seconds=1) <= run.created_at <= datetime.now(UTC)
     store.record_entity(run.id, "patient", rows_read=120, rows_written=118)
     store.record_entity(run.id, "result", rows_read=5000, rows_written=5000)
@@ -91,7 +91,7 @@ def test_a_run_round_trips(store: Store) -> None:
     finished = store.finish_run(run.id, RunStatus.FAILED, "target postgresql://loader@new:5432/lab:\n  disk full")
     got = store.get_run(run.id)
     assert (got.source, got.target, got.profile) == (run.source, run.target, "blis")
-    assert got.status is RunStatus.FAILED and got.error == "target postgresql://loader@new:5432/lab: disk full"
+    assert got.status == RunStatus.FAILED and got.error == "target postgresql://loader@new:5432/lab: disk full"
     assert got.finished_at == finished.finished_at and got.finished_at >= got.created_at
     assert {e.entity: (e.rows_read, e.rows_written) for e in got.entities} == {"patient": (121, 121), "result": (5000, 5000)}
 

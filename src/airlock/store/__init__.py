@@ -10,7 +10,7 @@ the Alembic migrations shipped in ``airlock/migrations``.
 >>> run = store.create_run("mysql://reader:***@lis/blis", "sqlite:///lab.db", "blis")
 >>> store.record_entity(run.id, "patient", rows_read=12, rows_written=12)
 >>> store.finish_run(run.id, RunStatus.SUCCEEDED).status
-<RunStatus.SUCCEEDED: 'succeeded'>
+'succeeded'
 >>> [(e.entity, e.rows_written) for e in store.get_run(run.id).entities]
 [('patient', 12)]
 >>> store.close()

@@ -8,7 +8,7 @@ like any configuration.
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 
 import sqlalchemy as sa
@@ -60,16 +60,30 @@ class Run(Base):
 
     id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_run_id)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
-    # Stored as text without a CHECK constraint, so later statuses need no migration.
-    status: Mapped[RunStatus] = mapped_column(
-        sa.Enum(RunStatus, native_enum=False, create_constraint=False, length=16, values_callable=lambda e: [m.value for m in e]),
-        default=RunStatus.RUNNING,
-    )
+    # Plain text: a one-shot migration's RunStatus, or a procedure run's lifecycle state
+    # (airlock.procedure.lifecycle.State).
+    status: Mapped[str] = mapped_column(sa.String(16), default=RunStatus.RUNNING)
     source: Mapped[str] = mapped_column(sa.Text)
     target: Mapped[str] = mapped_column(sa.Text)
     profile: Mapped[str] = mapped_column(sa.String(200))
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     error: Mapped[str | None] = mapped_column(sa.Text)
+    # The procedure (migration 0002): the mandate and plan a run executes, who operates and approves it,
+    # and how it ended. Digests and key ids only; the plan holds counts, never values.
+    mandate_id: Mapped[str | None] = mapped_column(sa.String(200))
+    mandate_digest: Mapped[str | None] = mapped_column(sa.String(64))
+    mandate_path: Mapped[str | None] = mapped_column(sa.Text)
+    targets: Mapped[str | None] = mapped_column(sa.Text)
+    plan: Mapped[str | None] = mapped_column(sa.Text)
+    plan_digest: Mapped[str | None] = mapped_column(sa.String(64))
+    plan_approval: Mapped[str | None] = mapped_column(sa.Text)
+    operator_key: Mapped[str | None] = mapped_column(sa.String(16))
+    controller_key: Mapped[str | None] = mapped_column(sa.String(16))
+    deadline: Mapped[date | None] = mapped_column(sa.Date)
+    accepted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    waiver: Mapped[str | None] = mapped_column(sa.Text)
+    reconciled_ok: Mapped[bool | None] = mapped_column(sa.Boolean)
+    certificate: Mapped[str | None] = mapped_column(sa.Text)
 
     entities: Mapped[list[RunEntity]] = relationship(
         back_populates="run", lazy="selectin", order_by="RunEntity.entity", cascade="all, delete-orphan"
@@ -83,7 +97,31 @@ class RunEntity(Base):
 
     run_id: Mapped[str] = mapped_column(sa.ForeignKey("run.id", ondelete="CASCADE"), primary_key=True)
     entity: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
-    rows_read: Mapped[int] = mapped_column(sa.BigInteger)
-    rows_written: Mapped[int] = mapped_column(sa.BigInteger)
+    rows_read: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    rows_written: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    source_rows: Mapped[int | None] = mapped_column(sa.BigInteger)
+    source_digest: Mapped[str | None] = mapped_column(sa.String(32))
+    staged_digest: Mapped[str | None] = mapped_column(sa.String(32))
+    target_rows: Mapped[int | None] = mapped_column(sa.BigInteger)
+    target_digest: Mapped[str | None] = mapped_column(sa.String(32))
+    reconciled: Mapped[bool | None] = mapped_column(sa.Boolean)
+    differences: Mapped[str | None] = mapped_column(sa.Text)
 
     run: Mapped[Run] = relationship(back_populates="entities")
+
+
+class RunEvent(Base):
+    """One step of a run's procedure: who took it, from which state to which, with ids and digests as detail."""
+
+    __tablename__ = "run_event"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(sa.ForeignKey("run.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    step: Mapped[str] = mapped_column(sa.String(32))
+    from_state: Mapped[str] = mapped_column(sa.String(16))
+    to_state: Mapped[str] = mapped_column(sa.String(16))
+    actor_key: Mapped[str] = mapped_column(sa.String(16))
+    actor_name: Mapped[str] = mapped_column(sa.String(200))
+    actor_role: Mapped[str] = mapped_column(sa.String(32))
+    detail: Mapped[str] = mapped_column(sa.Text, default="{}")
