@@ -15,6 +15,9 @@ import sqlalchemy as sa
 
 from airlock import dburl, model
 from airlock.errors import TargetError
+from airlock.predicate import Extraction
+from airlock.sources import profile as profiles
+from airlock.sources.sql import SqlSource
 from airlock.targets.sql import SqlTarget
 
 PATIENT_FIELDS = ["birth_name", "sex", "birth_date"]  # the mandate left out NIR and contact data
@@ -222,3 +225,18 @@ def test_replace_swaps_a_previous_load_only_when_the_new_one_commits(target_url:
         target.write(*again[0])
     assert lab_tables(target_url) == ["lab_site"]
     assert query(target_url, "SELECT site_id, city FROM lab_site") == [("s9", "Lyon")]
+
+
+def test_the_real_blis_seed_loads_whole(target_url: str, blis_seed: str) -> None:
+    blis = profiles.load("blis-1.27")
+    source = SqlSource(blis_seed, blis, on_bad_record="reject")  # the seed has a few malformed records
+    delivered: dict[str, int] = {}
+    with SqlTarget(target_url) as target:
+        for entity in model.ENTITIES:
+            fields = tuple(f for f in model.ENTITIES[entity].field_names if f in blis.entities[entity].fields)
+            for b in source.stream(Extraction(entity, fields)):
+                target.write(entity, b)
+                delivered[f"lab_{entity}"] = delivered.get(f"lab_{entity}", 0) + b.num_rows
+    assert target.counts() == delivered
+    assert {t: query(target_url, f"SELECT count(*) FROM {t}")[0][0] for t in delivered} == delivered
+    assert delivered["lab_result"] > 0 and delivered["lab_patient"] > 0
