@@ -1,0 +1,336 @@
+"""The migration procedure: each step of a run, enforced, recorded, resumable.
+
+A run goes plan → controller approval → extract → load → reconcile →
+controller acceptance → purge (:mod:`airlock.procedure.lifecycle`). Extraction
+seals every source batch into the run's vault with the batch's cursor, so a run
+killed at any point resumes after the last sealed chunk without reading it
+again; loading reads the vault, transforms, re-checks the scope and writes each
+target in one transaction (replacing whatever a killed load may have
+committed), so a resumed load leaves neither duplicates nor gaps.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import secrets
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from airlock import dburl, model, reconcile, scope
+from airlock.errors import AirlockError
+from airlock.guard import ScopeGuard
+from airlock.mandate import SignedMandate, check_signatures, load_mandate, verify_mandate
+from airlock.plan import make_plan
+from airlock.procedure.lifecycle import Actor, State, Step, check
+from airlock.procedure.records import RunEvent, RunRecord, RunStore
+from airlock.signing import PublicIdentity, SigningIdentity, verify
+from airlock.sources import profile as profiles
+from airlock.sources.sql import Rejected, SqlSource
+from airlock.targets import Target
+from airlock.transform import Transformer
+from airlock.vault import KeyProvider, RunVault, Vault
+
+CURSOR = b"airlock.cursor"
+Progress = Callable[[str, str, int], None]  # (phase, entity, rows so far)
+
+
+@dataclass(frozen=True)
+class Targets:
+    sql: str | None = None
+    fhir: Path | None = None
+
+    def to_json(self) -> dict[str, str | None]:
+        return {"sql": self.sql, "fhir": str(self.fhir) if self.fhir else None}
+
+    @classmethod
+    def from_json(cls, data: dict[str, str | None]) -> "Targets":
+        return cls(data.get("sql"), Path(data["fhir"]) if data.get("fhir") else None)
+
+
+def actor(identity: SigningIdentity | PublicIdentity) -> Actor:
+    public = identity.public if isinstance(identity, SigningIdentity) else identity
+    return Actor(public.key_id, public.name, public.role)
+
+
+class Procedure:
+    """Runs, persisted in the metadata store, staged in the vault."""
+
+    def __init__(self, store: RunStore, vault: Vault, keyring: KeyProvider):
+        self.store, self.vault, self.keyring = store, vault, keyring
+
+    # -- steps ----------------------------------------------------------------------------------
+
+    def create(self, mandate_path: Path, source_url: str, targets: Targets, operator: SigningIdentity, *, profile: str | None = None) -> RunRecord:
+        """Draft a run, verify its mandate (the operator must be its countersigning processor), plan it."""
+        if not (targets.sql or targets.fhir):
+            raise AirlockError("a run needs a target: --sql URL and/or --fhir DIR")
+        signed = verify_mandate(mandate_path)
+        if signed.processor.key_id != operator.public.key_id:
+            raise AirlockError(
+                f"{mandate_path}: countersigned by processor key {signed.processor.key_id}, not by the operator's key "
+                f"{operator.public.key_id}; the operator runs the mandate the processor signed"
+            )
+        run = self.store.create(
+            RunRecord(
+                id=f"run-{dt.datetime.now(dt.UTC):%Y%m%d}-{secrets.token_hex(3)}",
+                mandate_path=str(Path(mandate_path).resolve()),
+                mandate_digest=signed.digest,
+                mandate_id=signed.mandate.id,
+                source=_without_password(source_url),
+                target=", ".join(t for t in (targets.sql and dburl.describe(targets.sql), targets.fhir and f"FHIR {targets.fhir}") if t),
+                profile=profile or signed.mandate.source.kind,
+                targets=json.dumps(targets.to_json()),
+                status=State.DRAFT,
+                operator_key=operator.public.key_id,
+                controller_key=signed.controller.key_id,
+                deadline=signed.mandate.deadline,
+            )
+        )
+        self._step(run, Step.VERIFY_MANDATE, actor(operator), {"mandate_digest": signed.digest})
+        self.plan(run.id, operator, source_url)
+        return self.store.get(run.id)
+
+    def plan(self, run_id: str, operator: SigningIdentity, source_url: str | None = None) -> RunRecord:
+        run = self.store.get(run_id)
+        signed = self._mandate(run)
+        computed = make_plan(self._source(run, source_url, on_bad_record="reject"), signed.mandate)
+        run.plan, run.plan_digest = json.dumps({**computed.to_json(), "digest": computed.digest}), computed.digest
+        self._step(run, Step.PLAN, actor(operator), {"plan_digest": computed.digest})
+        return run
+
+    def approve(self, run_id: str, controller: SigningIdentity) -> RunRecord:
+        """The controller approves the plan: an Ed25519 signature over the plan digest, by the mandate's controller key."""
+        run = self.store.get(run_id)
+        self._controller(run, controller)
+        signature = controller.sign(f"airlock plan approval {run.id} {run.plan_digest}".encode())
+        run.plan_approval = base64.b64encode(signature).decode()
+        self._step(run, Step.APPROVE_PLAN, actor(controller), {"plan_digest": run.plan_digest or ""})
+        return run
+
+    def extract(self, run_id: str, operator: SigningIdentity, source_url: str | None = None, progress: Progress | None = None) -> RunRecord:
+        """Source → scope → vault, entity by entity, chunk by chunk; resumes after the last sealed chunk."""
+        run = self.store.get(run_id)
+        self._operator(run, operator)
+        self._approved(run)
+        self._step(run, Step.EXTRACT, actor(operator), {})
+        signed = self._mandate(run)
+        rejected: list[Rejected] = []
+        source = self._source(run, source_url, on_bad_record="reject", on_reject=rejected.append)
+        staged = self._vault(run, create=True)
+        for ex in scope.compile_scope(signed.mandate.scope):
+            if staged.is_finished(ex.entity):
+                continue
+            last = staged.last_batch(ex.entity)
+            after = json.loads(last.schema.metadata[CURSOR]) if last is not None and last.schema.metadata and CURSOR in last.schema.metadata else None
+            rows = sum(r.rows for r in staged.chunk_refs(ex.entity))
+            for batch, cursor in source.stream_from(ex, after=after):
+                staged.seal(ex.entity, batch.replace_schema_metadata({**(batch.schema.metadata or {}), CURSOR: json.dumps(cursor).encode()}))
+                rows += batch.num_rows
+                if progress:
+                    progress("extract", ex.entity, rows)
+            staged.finish_entity(ex.entity)
+            self.store.update_entity(run.id, ex.entity, rows_read=rows)
+        if rejected:
+            keys = pa.record_batch({"entity": [r.entity for r in rejected], "key": [r.key for r in rejected], "field": [r.field for r in rejected]})
+            staged.seal_rejects("source", keys, "records that could not be converted")
+            staged.finish_entity("rejects/source")
+        self._step(run, Step.FINISH_EXTRACT, actor(operator), {"rejected": str(len(rejected))})
+        return run
+
+    def load(self, run_id: str, operator: SigningIdentity, progress: Progress | None = None) -> RunRecord:
+        """Vault → transform → scope guard → targets, each target in one transaction; idempotent."""
+        run = self.store.get(run_id)
+        self._operator(run, operator)
+        self._step(run, Step.LOAD, actor(operator), {})
+        signed = self._mandate(run)
+        staged = self._vault(run)
+        transformer = Transformer(signed.mandate.scope, pseudonym_key=staged.derived_key("pseudonym"))
+        guard = ScopeGuard(signed.mandate.scope, run_id=run.id)
+        targets = self._targets(run, replace=True)
+        with ExitStack() as stack:
+            opened = [stack.enter_context(t) for t in targets]
+            loaded: dict[str, int] = {}
+            for ex in scope.compile_scope(signed.mandate.scope):
+                rows = loaded[ex.entity] = 0
+                for batch in staged.chunks(ex.entity):
+                    batch = _strip(batch)
+                    out = transformer.apply(ex.entity, batch)
+                    guard.check(ex.entity, out)
+                    for t in opened:
+                        t.write(ex.entity, out)
+                    rows += out.num_rows
+                    loaded[ex.entity] = rows
+                    if progress:
+                        progress("load", ex.entity, rows)
+        for entity, rows in loaded.items():
+            self.store.update_entity(run.id, entity, rows_written=rows)
+        self._step(run, Step.FINISH_LOAD, actor(operator), {"redacted": json.dumps(transformer.redactions)})
+        return run
+
+    def reconcile(self, run_id: str, operator: SigningIdentity, source_url: str | None = None) -> RunRecord:
+        """Per entity: source (within scope) against staged, staged-and-transformed against the SQL target."""
+        run = self.store.get(run_id)
+        self._operator(run, operator)
+        signed = self._mandate(run)
+        staged = self._vault(run)
+        source = self._source(run, source_url, on_bad_record="reject")
+        transformer = Transformer(signed.mandate.scope, pseudonym_key=staged.derived_key("pseudonym"))
+        targets = Targets.from_json(json.loads(run.targets))
+        all_ok = True
+        for ex in scope.compile_scope(signed.mandate.scope):
+            columns = list(model.entity(ex.entity).projection([f for f in ex.fields if f in source.profile.entities[ex.entity].fields]).names)
+            key = model.entity(ex.entity).key
+            src = reconcile.fingerprint(source.stream(ex), columns)
+            stg = reconcile.fingerprint((_strip(b) for b in staged.chunks(ex.entity)), columns)
+            expected = [transformer.apply(ex.entity, _strip(b)) for b in staged.chunks(ex.entity)]
+            record: dict[str, Any] = {"source_rows": src.rows, "source_digest": src.digest, "staged_digest": stg.digest}
+            ok = src == stg
+            if targets.sql:
+                actual = list(_read_target(targets.sql, ex.entity, expected[0].schema if expected else None))
+                tgt = reconcile.fingerprint(actual, columns)
+                exp = reconcile.fingerprint(expected, columns)
+                record.update(target_rows=tgt.rows, target_digest=tgt.digest)
+                if tgt != exp:
+                    ok = False
+                    diff = reconcile.differences(iter(expected), iter(actual), columns, key)
+                    record["differences"] = json.dumps({"missing": len(diff.missing), "unexpected": len(diff.unexpected),
+                                                     "altered": len(diff.altered), "duplicated": len(diff.duplicated)})
+                    # The differing keys are evidence about patients: sealed in the vault, never in the store.
+                    staged.seal_rejects(f"reconcile-{ex.entity}", pa.record_batch({
+                        "kind": ["missing"] * len(diff.missing) + ["unexpected"] * len(diff.unexpected)
+                        + ["altered"] * len(diff.altered) + ["duplicated"] * len(diff.duplicated),
+                        "key": list(diff.missing + diff.unexpected + diff.altered + diff.duplicated),
+                    }), "reconciliation differences")
+            record["reconciled"] = ok
+            all_ok &= ok
+            self.store.update_entity(run.id, ex.entity, **record)
+        run.reconciled_ok = all_ok
+        self._step(run, Step.RECONCILE, actor(operator), {"ok": str(all_ok)})
+        return run
+
+    def accept(self, run_id: str, controller: SigningIdentity, *, waiver: str | None = None) -> RunRecord:
+        """The controller accepts the result; refused while reconciliation fails, unless waived with a reason."""
+        run = self.store.get(run_id)
+        self._controller(run, controller)
+        if run.status == State.RECONCILED and not run.reconciled_ok:
+            if not waiver or len(waiver.strip()) < 10:
+                raise AirlockError(f"run {run.id}: reconciliation found differences; accepting needs a written waiver (--waive \"reason\", 10 characters at least)")
+            run.waiver = waiver.strip()
+        run.accepted_at = dt.datetime.now(dt.UTC)
+        self._step(run, Step.ACCEPT, actor(controller), {"waived": str(bool(run.waiver))})
+        return run
+
+    def abort(self, run_id: str, who: SigningIdentity, reason: str) -> RunRecord:
+        run = self.store.get(run_id)
+        run.error = reason
+        self._step(run, Step.ABORT, actor(who), {"reason": reason[:200]})
+        return run
+
+    def purge(self, run_id: str, signer: SigningIdentity, reason: str, *, actor_name: str | None = None) -> RunRecord:
+        """Crypto-shred the run's staging and record the signed deletion certificate."""
+        run = self.store.get(run_id)
+        check(Step.PURGE, State(run.status), actor(signer), operator_key=None)
+        if run.id in self.vault.runs():
+            certificate = self.vault.purge(run.id, actor_name or signer.public.name, reason, signer, mandate_digest=run.mandate_digest)
+            run.certificate = json.dumps(certificate.to_json())
+        self._step(run, Step.PURGE, actor(signer), {"reason": reason})
+        return run
+
+    def due(self, today: dt.date, grace_days: Callable[[RunRecord], int]) -> list[RunRecord]:
+        """Runs whose staging must be destroyed now: past their mandate deadline, or accepted and past the grace."""
+        out = []
+        for run in self.store.list():
+            if run.status == State.PURGED:
+                continue
+            accepted_due = run.accepted_at is not None and run.accepted_at.date() + dt.timedelta(days=grace_days(run)) <= today
+            if (run.deadline is not None and run.deadline < today) or accepted_due or run.status in (State.ABORTED, State.FAILED):
+                out.append(run)
+        return out
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _step(self, run: RunRecord, step: Step, who: Actor, detail: dict[str, str]) -> None:
+        before = State(run.status)
+        after = check(step, before, who, operator_key=run.operator_key)
+        run.status = after.value
+        self.store.save(run, RunEvent(run_id=run.id, step=step.value, from_state=before.value, to_state=after.value,
+                                      actor_key=who.key_id, actor_name=who.name, actor_role=who.role, detail=json.dumps(detail)))
+
+    def _mandate(self, run: RunRecord) -> SignedMandate:
+        signed = check_signatures(load_mandate(run.mandate_path))
+        if signed.digest != run.mandate_digest:
+            raise AirlockError(f"run {run.id}: the mandate at {run.mandate_path} is not the one the run was created with")
+        return signed
+
+    def _source(self, run: RunRecord, url: str | None, **kwargs: Any) -> SqlSource:
+        url = url or run.source
+        if _without_password(url) != run.source:
+            raise AirlockError(f"run {run.id} reads {run.source}, not {dburl.describe(url)}")
+        return SqlSource(url, profiles.load(run.profile), **kwargs)
+
+    def _vault(self, run: RunRecord, create: bool = False) -> RunVault:
+        if create and run.id not in self.vault.runs():
+            return self.vault.create_run(run.id, self.keyring)
+        return self.vault.open(run.id, self.keyring)
+
+    def _targets(self, run: RunRecord, replace: bool) -> list[Target]:
+        chosen = Targets.from_json(json.loads(run.targets))
+        out: list[Target] = []
+        if chosen.sql:
+            from airlock.targets.sql import SqlTarget
+
+            out.append(SqlTarget(chosen.sql, replace=replace))
+        if chosen.fhir:
+            from airlock.targets.fhir import FhirTarget
+
+            out.append(FhirTarget(chosen.fhir, replace=replace))
+        return out
+
+    def _operator(self, run: RunRecord, operator: SigningIdentity) -> None:
+        if operator.public.key_id != run.operator_key:
+            raise AirlockError(f"run {run.id} is operated with key {run.operator_key}, not {operator.public.key_id}")
+
+    def _controller(self, run: RunRecord, controller: SigningIdentity) -> None:
+        if controller.public.key_id != run.controller_key:
+            raise AirlockError(
+                f"run {run.id}: only the controller who signed the mandate (key {run.controller_key}) may approve or accept; "
+                f"this is key {controller.public.key_id} ({controller.public.role} {controller.public.name})"
+            )
+
+    def _approved(self, run: RunRecord) -> None:
+        if run.plan_approval is None:
+            return  # check() refuses extraction before approval with the state-based message
+        sig = base64.b64decode(run.plan_approval)
+        signed = self._mandate(run)
+        verify(signed.controller.signer, sig, f"airlock plan approval {run.id} {run.plan_digest}".encode())
+
+
+def _strip(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """A staged batch without the procedure's own metadata (the cursor)."""
+    meta = {k: v for k, v in (batch.schema.metadata or {}).items() if k != CURSOR}
+    return batch.replace_schema_metadata(meta)
+
+
+def _without_password(url: str) -> str:
+    return dburl.parse(url).set(password=None).render_as_string(hide_password=False)
+
+
+def _read_target(url: str, entity: str, schema: pa.Schema | None) -> Iterator[pa.RecordBatch]:
+    """The target's rows of ``entity`` with the staged schema's columns, as canonical batches."""
+    if schema is None:
+        return iter(())
+    import connectorx as cx
+
+    from airlock.targets.sql import table_name
+
+    columns = ", ".join(f'"{n}"' for n in schema.names)
+    reader = cx.read_sql(dburl.connectorx_url(url), f'SELECT {columns} FROM "{table_name(entity)}"', return_type="arrow_stream", batch_size=50_000)
+    return reconcile.read_back(iter(reader), schema)
+
