@@ -19,7 +19,6 @@ the Alembic migrations shipped in ``airlock/migrations``.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from types import TracebackType
 
 import sqlalchemy as sa
@@ -29,19 +28,13 @@ from sqlalchemy.orm import sessionmaker
 
 from airlock import dburl
 from airlock.errors import AirlockError
+from airlock.home import airlock_home
 from airlock.store.models import Run, RunEntity, RunStatus, utcnow
 
 __all__ = ["Run", "RunEntity", "RunStatus", "Store", "alembic_config", "default_url", "open_store"]
 
 #: Longest error message kept for a run; the rest is cut.
 ERROR_LENGTH = 2000
-
-
-def airlock_home() -> Path:
-    """``$AIRLOCK_HOME``, else ``~/.local/share/airlock``; created readable by its owner only."""
-    home = Path(os.environ.get("AIRLOCK_HOME") or Path.home() / ".local" / "share" / "airlock")
-    home.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return home
 
 
 def default_url() -> str:

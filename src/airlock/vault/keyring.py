@@ -30,6 +30,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from airlock.errors import AirlockError
+from airlock.home import airlock_home
 
 __all__ = [
     "ARGON2ID",
@@ -68,11 +69,6 @@ class KeyProvider(Protocol):
 
     def retire(self, key_id: str) -> None:
         """Destroy an old KEK (never the current one): blobs it wrapped become undecryptable."""
-
-
-def airlock_home() -> Path:
-    """Where Airlock keeps its state: ``$AIRLOCK_HOME``, else ``~/.airlock``."""
-    return Path(os.environ.get("AIRLOCK_HOME") or Path.home() / ".airlock")
 
 
 def _pack(key_id: str, nonce: bytes, sealed: bytes) -> bytes:
