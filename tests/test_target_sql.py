@@ -240,3 +240,17 @@ def test_the_real_blis_seed_loads_whole(target_url: str, blis_seed: str) -> None
     assert target.counts() == delivered
     assert {t: query(target_url, f"SELECT count(*) FROM {t}")[0][0] for t in delivered} == delivered
     assert delivered["lab_result"] > 0 and delivered["lab_patient"] > 0
+
+
+def test_replace_never_drops_a_table_airlock_did_not_make(target_url: str) -> None:
+    load(target_url, [("site", SITES)])
+    engine = dburl.engine(target_url)
+    try:
+        with engine.begin() as c:
+            c.exec_driver_sql("CREATE TABLE lab_notes (note TEXT)")
+    finally:
+        engine.dispose()
+    with pytest.raises(TargetError, match="already has table lab_notes"):
+        with SqlTarget(target_url, replace=True) as target:
+            target.write("site", SITES)
+    assert lab_tables(target_url) == ["lab_notes", "lab_site"]

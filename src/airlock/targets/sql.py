@@ -243,14 +243,7 @@ class SqlTarget:
         except (adbc_pg.Error, sqlite3.Error) as e:
             self._abandon()
             raise TargetError(f"cannot prepare SQL target {self.description}: {_first_line(e)}") from None
-        if existing and self.replace:
-            try:
-                for table in existing:
-                    self._backend.execute(f"DROP TABLE {_quote(table)}")
-            except (adbc_pg.Error, sqlite3.Error) as e:
-                self._abandon()
-                raise TargetError(f"cannot replace the tables of SQL target {self.description}: {_first_line(e)}") from None
-        elif existing:
+        if existing:
             self._abandon()
             raise TargetError(
                 f"SQL target {self.description} already has table {existing[0]}; load into an empty database"
