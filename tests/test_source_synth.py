@@ -45,3 +45,15 @@ def test_french_analytes_get_loinc_codes(synth_source: str) -> None:
     results = pa.Table.from_batches(list(source.stream(Extraction("result", ("measure_name", "loinc")))))
     by_name = dict(zip(results["measure_name"].to_pylist(), results["loinc"].to_pylist()))
     assert by_name.get("Hémoglobine") == "718-7" and by_name.get("Créatinine") == "2160-0"
+
+
+def test_sqlite_source_where_the_first_record_lacks_a_custom_field(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'blis.db'}"
+    blis.generate(url, patients=20, seed=3)
+    engine = dburl.engine(url)
+    with engine.begin() as c:
+        c.exec_driver_sql("DELETE FROM patient_custom_data WHERE patient_id = 1")
+    engine.dispose()
+    rows = pa.Table.from_batches(list(SqlSource(url, profiles.load("blis-1.27")).stream(Extraction("patient", ("nir", "city"))))).to_pylist()
+    assert rows[0] == {"patient_id": "1", "nir": None, "city": None}
+    assert all(r["nir"] for r in rows[1:])

@@ -13,6 +13,7 @@ extraction, so only in-scope rows and fields ever leave the connector.
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -278,11 +279,30 @@ class SqlSource:
     # -- reading ----------------------------------------------------------------------------
 
     def _read(self, query: str) -> Iterator[pa.RecordBatch]:
+        if self.dialect == "sqlite":
+            yield from self._read_sqlite(query)
+            return
         try:
             reader = cx.read_sql(dburl.connectorx_url(self.url), query, return_type="arrow_stream", batch_size=self.batch_rows)
             yield from reader
         except (RuntimeError, OSError) as e:
             # connectorx messages carry driver text, never row values; keep the first line.
+            raise SourceError(f"reading the source {dburl.describe(self.url)} failed: {str(e).splitlines()[0][:200]}") from None
+
+    def _read_sqlite(self, query: str) -> Iterator[pa.RecordBatch]:
+        """SQLite through the standard library, read-only: connectorx infers an expression column's type
+        from its first value and fails when that is NULL (a custom field a patient lacks)."""
+        path = dburl.parse(self.url).database
+        try:
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            try:
+                cursor = conn.execute(query)
+                names = [d[0] for d in cursor.description]
+                while rows := cursor.fetchmany(self.batch_rows):
+                    yield pa.RecordBatch.from_arrays([_column(values) for values in zip(*rows)], names=names)
+            finally:
+                conn.close()
+        except sqlite3.Error as e:
             raise SourceError(f"reading the source {dburl.describe(self.url)} failed: {str(e).splitlines()[0][:200]}") from None
 
     def _read_all(self, query: str) -> pa.Table:
@@ -417,6 +437,14 @@ class SqlSource:
         fields = {n: exploded[f"part_{n}"].to_arrow() for n in p.parts_fields}
         fields["value"] = exploded["p_vals"].to_arrow()
         return out, {k: v.cast(pa.string()) if pa.types.is_large_string(v.type) else v for k, v in fields.items()}
+
+def _column(values: tuple[Any, ...]) -> pa.Array:
+    """One SQLite column as Arrow; a column mixing types (SQLite allows it) comes as text."""
+    try:
+        return pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.array([None if v is None else str(v) for v in values], pa.string())
+
 
 def _first_column_field(em: EntityMap) -> str:
     """The field holding the source row's own id (named in errors): the first column-mapped id field."""
