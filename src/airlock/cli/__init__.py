@@ -18,11 +18,14 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from airlock.cli import certificate, delivery, demo, keys, mandate, migrate, model, plan, synth, vault
+    from airlock.cli import certificate, delivery, demo, keys, mandate, migrate, model, plan, run, synth, vault
 
     app.command("model")(model.show)
     app.command("plan")(plan.plan)
     app.command("migrate")(migrate.migrate)
+    app.add_typer(run.app, name="run")
+    for step in (run.approve, run.accept, run.status, run.resume, run.purge):
+        app.command(step.__name__)(step)
     app.command("demo")(demo.demo)
     app.add_typer(keys.app, name="keys")
     app.add_typer(mandate.app, name="mandate")

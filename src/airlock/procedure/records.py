@@ -46,7 +46,12 @@ class RunStore:
         """The run's new state and fields, and the event that led there, atomically."""
         event.at = utcnow()
         with self.store.session.begin() as session:
-            session.merge(run)
+            # Columns only: merging the object would also replace its entities collection (delete-orphan).
+            current = session.get(RunRecord, run.id)
+            if current is None:
+                raise AirlockError(f"no run {run.id!r} in the metadata store {self.store.description}")
+            for column in RunRecord.__table__.columns.keys():
+                setattr(current, column, getattr(run, column))
             session.add(event)
 
     def update_entity(self, run_id: str, entity: str, **fields: Any) -> None:

@@ -26,7 +26,8 @@ import pyarrow as pa
 from airlock import dburl, model, reconcile, scope
 from airlock.errors import AirlockError
 from airlock.guard import ScopeGuard
-from airlock.mandate import SignedMandate, check_signatures, load_mandate, verify_mandate
+from airlock.mandate import SignedMandate, load_mandate, verify_mandate
+from airlock.mandate.signatures import check_signatures
 from airlock.plan import make_plan
 from airlock.procedure.lifecycle import Actor, State, Step, check
 from airlock.procedure.records import RunEvent, RunRecord, RunStore
