@@ -18,11 +18,10 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from airlock.cli import certificate, delivery, demo, keys, mandate, migrate, model, plan, run, synth, vault
+    from airlock.cli import certificate, delivery, demo, keys, mandate, model, plan, run, synth, vault
 
     app.command("model")(model.show)
     app.command("plan")(plan.plan)
-    app.command("migrate")(migrate.migrate)
     app.add_typer(run.app, name="run")
     for step in (run.approve, run.accept, run.status, run.resume, run.purge):
         app.command(step.__name__)(step)

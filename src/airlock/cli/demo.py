@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 import shutil
 from pathlib import Path
 from typing import Annotated, Any
@@ -11,7 +12,6 @@ import typer
 import yaml
 from rich.console import Console
 
-from airlock.cli.migrate import print_summary, run_migration
 from airlock.errors import AirlockError
 from airlock.mandate import sign_mandate, verify_mandate
 from airlock.signing import SigningIdentity
@@ -77,15 +77,22 @@ def demo(
 ) -> None:
     """Run a whole secure migration on the embedded default (SQLite) and print where its outputs are.
 
-    Generates a synthetic BLIS source, makes a controller and a processor identity, writes the
-    controller's mandate, has both sign it, verifies it, and migrates its scope to a canonical SQLite
-    database and to FHIR R4.
+    Generates a synthetic BLIS source; makes the lab's (controller's) and the processor's identities; writes
+    the lab's mandate and has both sign it; then runs the procedure: plan, the controller's approval,
+    extraction into the encrypted vault, loading into a canonical SQLite database and FHIR R4, reconciliation,
+    the controller's acceptance, purge by crypto-shredding with a signed deletion certificate, and the report.
 
     Example:
 
         airlock demo --out demo-output --patients 300
     """
+    from airlock.procedure.records import RunStore
+    from airlock.procedure.report import write_report
+    from airlock.procedure.runner import Procedure, Targets
+    from airlock.store import open_store
     from airlock.synth import blis
+    from airlock.vault import PassphraseKeyring, Vault
+    from airlock.vault.certificate import DeletionCertificate
 
     if out.exists() and any(out.iterdir()):
         if not (out / MARKER).exists():
@@ -93,20 +100,25 @@ def demo(
         shutil.rmtree(out)
     out.mkdir(parents=True, mode=0o700)
     (out / MARKER).touch()
+    out = out.resolve()
+    home = out / "airlock-home"  # the demo's own store, vault and keyring
+    home.mkdir(mode=0o700)
     source_url = f"sqlite:///{out / 'source-blis.db'}"
+
     console.rule("1. Synthetic source LIS (BLIS 1.27 schema)")
     summary = blis.generate(source_url, patients=patients, seed=seed)
-    console.print(f"{patients} patients written to {out / 'source-blis.db'} in {summary.seconds:.1f} s")
+    console.print(f"{patients} patients, {summary.results} result values written to {out / 'source-blis.db'} in {summary.seconds:.1f} s")
 
     console.rule("2. Identities: the lab (controller) and the processor")
-    # Private keys stay in memory: the demo never writes a secret to disk.
+    # Private keys and the keyring passphrase stay in memory: the demo writes no secret to disk.
     controller = SigningIdentity.generate("Déléguée à la protection des données", "controller")
     processor = SigningIdentity.generate("Ingénieur migration", "processor")
     keys = out / "keys"
     keys.mkdir(mode=0o700)
     controller.public.save(keys / "controller.pub.json")
     processor.public.save(keys / "processor.pub.json")
-    console.print(f"controller key {controller.public.key_id}, processor key {processor.public.key_id}")
+    keyring = PassphraseKeyring.create(home / "keyring.json", secrets.token_urlsafe(24))
+    console.print(f"controller key {controller.public.key_id}, processor key {processor.public.key_id}, vault KEK {keyring.key_id}")
 
     console.rule("3. The controller's mandate, signed and countersigned")
     mandate_path = out / "mandate.yaml"
@@ -114,12 +126,34 @@ def demo(
     sign_mandate(mandate_path, controller)
     sign_mandate(mandate_path, processor)
     signed = verify_mandate(mandate_path, controller.public, processor.public)
-    console.print(f"mandate {signed.mandate.id} v{signed.mandate.version} verified, digest {signed.mandate.digest[:16]}…")
+    console.print(f"mandate {signed.mandate.id} v{signed.mandate.version} in force, digest {signed.mandate.digest[:16]}…")
 
-    console.rule("4. Migration of the mandate's scope")
+    console.rule("4. The procedure")
     target_db, fhir_dir = out / "target-canonical.db", out / "fhir"
-    result = run_migration(signed, source_url, sql_url=f"sqlite:///{target_db}", fhir_dir=fhir_dir)
-    print_summary(result)
+    with open_store(f"sqlite:///{home / 'airlock.db'}") as store:
+        p = Procedure(RunStore(store), Vault(home / "vault"), keyring)
+        run = p.create(mandate_path, source_url, Targets(f"sqlite:///{target_db}", fhir_dir), processor)
+        console.print(f"run {run.id} planned; plan digest {run.plan_digest[:16]}…")
+        p.approve(run.id, controller)
+        console.print("plan approved by the controller (signature over the plan digest)")
+        p.extract(run.id, processor)
+        console.print(f"extracted into the encrypted vault ({home / 'vault' / run.id})")
+        p.load(run.id, processor)
+        run = p.reconcile(run.id, processor)
+        console.print("reconciled: " + ("every entity matches" if run.reconciled_ok else "DIFFERENCES"))
+        p.accept(run.id, controller)
+        run = p.purge(run.id, processor, "accepted by the controller")
+        certificate = DeletionCertificate.load(home / "vault" / run.id / "certificate.json")
+        certificate.verify(processor.public)
+        certificate.save(out / "deletion-certificate.json")
+        certificate.render_pdf(out / "deletion-certificate.pdf")
+        report_md, report_pdf = write_report(p, run.id, out)
+        entities = p.store.entities(run.id)
+
+    console.rule("Result")
+    for e in sorted(entities, key=lambda e: e.entity):
+        console.print(f"{e.entity:<13} {e.rows_written:>8,} rows loaded, reconciled: {'yes' if e.reconciled else 'NO'}")
+    console.print(f"staged data destroyed; certificate verifies (keys {', '.join(certificate.destroyed_keys)})")
 
     console.rule("Outputs")
     for what, where in (
@@ -128,5 +162,8 @@ def demo(
         ("public identities", keys),
         ("canonical SQL target", target_db),
         ("FHIR R4 target", fhir_dir),
+        ("migration report", f"{report_md} and .pdf"),
+        ("deletion certificate", out / "deletion-certificate.json"),
+        ("store, vault, keyring", home),
     ):
         console.print(f"{what:<26} {where}")
