@@ -5,6 +5,7 @@ that countersigned the mandate (``--key``), the lab's controller gives the key
 that signed it. Key passphrases come from ``AIRLOCK_KEY_PASSPHRASE`` or a
 prompt; the keyring's from ``AIRLOCK_KEYRING_PASSPHRASE`` or a prompt (or an HSM:
 ``AIRLOCK_PKCS11_MODULE`` and ``AIRLOCK_PKCS11_TOKEN``, PIN in ``AIRLOCK_PKCS11_PIN``).
+``AIRLOCK_BATCH_ROWS`` (default 50,000) sets the source rows per batch and per sealed chunk.
 """
 
 from __future__ import annotations
@@ -44,8 +45,9 @@ def procedure() -> Iterator[Procedure]:
     """The procedure over this machine's metadata store, vault and keyring (AIRLOCK_HOME, AIRLOCK_DATABASE_URL)."""
     module = os.environ.get("AIRLOCK_PKCS11_MODULE")
     keyring = open_keyring(None, Path(module) if module else None, os.environ.get("AIRLOCK_PKCS11_TOKEN"), "airlock-kek")
+    batch_rows = int(os.environ.get("AIRLOCK_BATCH_ROWS", "50000"))
     with open_store() as store:
-        yield Procedure(RunStore(store), Vault(), keyring)
+        yield Procedure(RunStore(store), Vault(), keyring, batch_rows=batch_rows)
 
 
 @contextmanager

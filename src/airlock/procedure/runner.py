@@ -63,8 +63,10 @@ def actor(identity: SigningIdentity | PublicIdentity) -> Actor:
 class Procedure:
     """Runs, persisted in the metadata store, staged in the vault."""
 
-    def __init__(self, store: RunStore, vault: Vault, keyring: KeyProvider):
+    def __init__(self, store: RunStore, vault: Vault, keyring: KeyProvider, *, batch_rows: int = 50_000):
         self.store, self.vault, self.keyring = store, vault, keyring
+        #: Source rows per batch (and so per sealed chunk): bounds memory, sets the checkpoint granularity.
+        self.batch_rows = batch_rows
 
     # -- steps ----------------------------------------------------------------------------------
 
@@ -125,7 +127,8 @@ class Procedure:
         rejected: list[Rejected] = []
         source = self._source(run, source_url, on_bad_record="reject", on_reject=rejected.append)
         staged = self._vault(run, create=True)
-        for ex in scope.compile_scope(signed.mandate.scope):
+        extractions = scope.compile_scope(signed.mandate.scope)
+        for ex in extractions:
             if staged.is_finished(ex.entity):
                 continue
             last = staged.last_batch(ex.entity)
@@ -137,7 +140,9 @@ class Procedure:
                 if progress:
                     progress("extract", ex.entity, rows)
             staged.finish_entity(ex.entity)
-            self.store.update_entity(run.id, ex.entity, rows_read=rows)
+        # Counted from the vault's manifest, which survives a crash between sealing and this record.
+        for ex in extractions:
+            self.store.update_entity(run.id, ex.entity, rows_read=sum(r.rows for r in staged.chunk_refs(ex.entity)))
         if rejected:
             keys = pa.record_batch({"entity": [r.entity for r in rejected], "key": [r.key for r in rejected], "field": [r.field for r in rejected]})
             staged.seal_rejects("source", keys, "records that could not be converted")
@@ -204,7 +209,7 @@ class Procedure:
                     record["differences"] = json.dumps({"missing": len(diff.missing), "unexpected": len(diff.unexpected),
                                                      "altered": len(diff.altered), "duplicated": len(diff.duplicated)})
                     # The differing keys are evidence about patients: sealed in the vault, never in the store.
-                    staged.seal_rejects(f"reconcile-{ex.entity}", pa.record_batch({
+                    staged.seal_rejects(f"reconcile_{ex.entity}", pa.record_batch({
                         "kind": ["missing"] * len(diff.missing) + ["unexpected"] * len(diff.unexpected)
                         + ["altered"] * len(diff.altered) + ["duplicated"] * len(diff.duplicated),
                         "key": list(diff.missing + diff.unexpected + diff.altered + diff.duplicated),
@@ -274,7 +279,7 @@ class Procedure:
         url = url or run.source
         if _without_password(url) != run.source:
             raise AirlockError(f"run {run.id} reads {run.source}, not {dburl.describe(url)}")
-        return SqlSource(url, profiles.load(run.profile), **kwargs)
+        return SqlSource(url, profiles.load(run.profile), batch_rows=self.batch_rows, **kwargs)
 
     def _vault(self, run: RunRecord, create: bool = False) -> RunVault:
         if create and run.id not in self.vault.runs():
