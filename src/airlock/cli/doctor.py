@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -20,6 +21,8 @@ _STYLE = {"pass": "[green]pass[/]", "fail": "[red]fail[/]", "skip": "[yellow]ski
 def doctor(
     mandate: list[Path] = typer.Option([], "--mandate", help="An active mandate (repeatable); its agreement sits next to it as MANDATE.agreement.md/pdf/txt/docx."),
     config: list[Path] = typer.Option([], "--config", help="A configuration or environment file to search for a stored passphrase (repeatable)."),
+    vault: Path | None = typer.Option(None, "--vault", help="Vault directory [default: $AIRLOCK_HOME/vault]."),
+    keyring: Path | None = typer.Option(None, "--keyring", help="Passphrase keyring file [default: $AIRLOCK_HOME/keyring.json]."),
     as_json: bool = typer.Option(False, "--json", help="Print the checks as JSON."),
 ) -> None:
     """Check the deployment: TLS, MFA, key protection, purge deadlines, log retention, signed mandates and
@@ -28,7 +31,9 @@ def doctor(
 
     Example: airlock doctor --mandate mandate.yaml --json
     """
-    checks = diagnose(current(), [load_mandate(m) for m in mandate], configs=config)
+    settings = current()
+    settings = dataclasses.replace(settings, vault=vault or settings.vault, keyring=keyring or settings.keyring)
+    checks = diagnose(settings, [load_mandate(m) for m in mandate], configs=config)
     if as_json:
         typer.echo(json.dumps([c.to_json() for c in checks], indent=2, ensure_ascii=False))
     else:

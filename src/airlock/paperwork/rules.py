@@ -80,7 +80,7 @@ ELEMENTS: tuple[Element, ...] = (
         "fr": Rule(r"sous-traitants? ulterieurs?|autres? sous-traitants?|sous-traitance ulterieure", (r"autoris",)),
     }),
     Element("e_data_subject_rights", "Art. 28(3)(e)", "assistance with data subjects' requests to exercise their rights", {
-        "en": Rule(r"data subjects?'? rights|rights of (?:the )?data subjects?|exercis\w* (?:of )?(?:their|the|its) rights",
+        "en": Rule(r"data subject(?:s|'s|s')? rights|rights of (?:the )?data subjects?|exercis\w* (?:of )?(?:their|the|its) rights",
                    (r"assist|help|cooperat",)),
         "fr": Rule(r"droits des personnes concernees|exercice de (?:leurs|ses) droits", (r"aide|assist|concours",)),
     }),
