@@ -21,7 +21,7 @@ from xml.etree import ElementTree
 from airlock.errors import AirlockError
 from airlock.paperwork.rules import ELEMENTS, WINDOW, Element
 
-__all__ = ["Finding", "Report", "check_agreement", "check_text", "normalise", "read_agreement"]
+__all__ = ["Finding", "Report", "check_agreement", "check_text", "language", "normalise", "read_agreement"]
 
 SUFFIXES = (".txt", ".md", ".pdf", ".docx")
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
@@ -60,7 +60,8 @@ def normalise(text: str) -> str:
 def check_text(text: str) -> Report:
     """Each Art. 28(3) element found (in French or English) or missing in ``text``."""
     flat = normalise(text)
-    return Report(tuple(_find(element, flat) for element in ELEMENTS))
+    first = language(flat)
+    return Report(tuple(_find(element, flat, first) for element in ELEMENTS))
 
 
 def check_agreement(path: Path | str) -> Report:
@@ -85,13 +86,24 @@ def read_agreement(path: Path | str) -> str:
         raise AirlockError(f"{path}: not UTF-8 text; save it as UTF-8 or give the PDF or DOCX") from None
 
 
-def _find(element: Element, flat: str) -> Finding:
-    for language, rule in element.rules.items():
+def language(flat: str) -> str:
+    """"fr" or "en", by the commoner set of function words; rules of that language are tried first.
+
+    >>> language("le sous-traitant et le responsable du traitement"), language("the processor and the controller")
+    ('fr', 'en')
+    """
+    french = len(re.findall(r"\b(?:le|la|les|des|du|et)\b", flat))
+    english = len(re.findall(r"\b(?:the|and|of|shall)\b", flat))
+    return "fr" if french > english else "en"
+
+
+def _find(element: Element, flat: str, first: str) -> Finding:
+    for lang, rule in sorted(element.rules.items(), key=lambda item: item[0] != first):
         anchor, companions = rule.compiled()
         for match in anchor.finditer(flat):
             window = flat[max(0, match.start() - WINDOW) : match.end() + WINDOW]
             if all(c.search(window) for c in companions):
-                return Finding(element, True, language, _excerpt(flat, match.start(), match.end()))
+                return Finding(element, True, lang, _excerpt(flat, match.start(), match.end()))
     return Finding(element, False)
 
 
