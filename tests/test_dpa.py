@@ -3,7 +3,6 @@ hand-written agreements in both languages and formats are read and judged, Annex
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import zipfile
 from pathlib import Path
@@ -15,7 +14,13 @@ from typer.testing import CliRunner
 from airlock.cli.dpa import app
 from airlock.errors import AirlockError
 from airlock.mandate import load_mandate
-from airlock.paperwork import agreement, check_agreement, check_text, current, read_agreement
+from airlock.paperwork import (
+    agreement,
+    check_agreement,
+    check_text,
+    current,
+    read_agreement,
+)
 from airlock.paperwork.document import Document, Part
 from airlock.paperwork.rules import ELEMENTS
 from airlock.vault import PassphraseKeyring
@@ -41,7 +46,7 @@ def mandate():
 
 
 def without_article(text: str, number: int) -> str:
-    variant, n = re.subn(rf"\n## Article {number} - .*?(?=\n## )", "\n", text, flags=re.S)
+    variant, n = re.subn(rf"\n## Article {number} - .*?(?=\n## )", "\n", text, flags=re.DOTALL)
     assert n == 1
     return variant
 

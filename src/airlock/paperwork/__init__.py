@@ -6,7 +6,13 @@ See docs/paperwork.md.
 """
 
 from airlock.paperwork.agreement import LANGUAGES, agreement
-from airlock.paperwork.checker import Finding, Report, check_agreement, check_text, read_agreement
+from airlock.paperwork.checker import (
+           Finding,
+           Report,
+           check_agreement,
+           check_text,
+           read_agreement,
+)
 from airlock.paperwork.document import Document, Part
 from airlock.paperwork.settings import Settings, current
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["CLAUSES", "Clause", "LABELS"]
+__all__ = ["CLAUSES", "LABELS", "Clause"]
 
 
 @dataclass(frozen=True)

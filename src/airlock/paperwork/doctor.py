@@ -109,7 +109,7 @@ def _kek(s: Settings, places: list[Path]) -> Check:
         return Check("kek_protected", title, article, FAIL, f"{ring} is readable by others; run: chmod 600 {ring}")
     if ring.resolve().is_relative_to(s.vault.resolve()):
         return Check("kek_protected", title, article, FAIL, f"{ring} is inside the vault {s.vault}; keep the keyring outside it")
-    if persisted := [str(p) for p in _config_files(places, ring) if _PERSISTED.search(_head(p))]:
+    if persisted := [str(p.absolute()) for p in _config_files(places, ring) if _PERSISTED.search(_head(p))]:
         return Check("kek_protected", title, article, FAIL,
                      f"AIRLOCK_KEYRING_PASSPHRASE is written in {', '.join(persisted)}; remove it and supply it at run time")
     return Check("kek_protected", title, article, PASS, f"{ring}: mode 0600, outside the vault, passphrase not persisted")

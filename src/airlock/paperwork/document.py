@@ -37,7 +37,7 @@ class Document:
     parts: tuple[Part, ...]
     intro: str = ""
 
-    def without(self, title: str) -> "Document":
+    def without(self, title: str) -> Document:
         """The same document without the part titled ``title`` (to test what each part carries)."""
         return replace(self, parts=tuple(p for p in self.parts if p.title != title))
 
@@ -58,7 +58,13 @@ class Document:
         from reportlab.lib.pagesizes import A4
         from reportlab.lib.styles import getSampleStyleSheet
         from reportlab.lib.units import mm
-        from reportlab.platypus import ListFlowable, ListItem, Paragraph, SimpleDocTemplate, Spacer
+        from reportlab.platypus import (
+            ListFlowable,
+            ListItem,
+            Paragraph,
+            SimpleDocTemplate,
+            Spacer,
+        )
 
         styles = getSampleStyleSheet()
         flow = [Paragraph(escape(self.title), styles["Title"])]

@@ -32,7 +32,7 @@ from airlock.paperwork.settings import Settings
 __all__ = ["Entry", "entries", "outside_eea", "to_csv", "to_document"]
 
 #: EU member states and the three other EEA states (ISO 3166-1 alpha-2; Greece as GR).
-EEA = frozenset("AT BE BG CY CZ DE DK EE ES FI FR GR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK IS LI NO".split())
+EEA = frozenset(["AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU", "IE", "IT", "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK", "IS", "LI", "NO"])
 
 _T = {
     "en": {"title": "Record of processing activities carried out as processor (GDPR Art. 30(2))",
