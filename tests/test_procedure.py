@@ -213,6 +213,11 @@ def test_report_pdf_names_every_actor(lab: Lab) -> None:
     for event in p.store.events(run_id):
         assert event.step in text and event.actor_name in text and event.actor_key in text
     assert "Deletion" in md.read_text() and run_id in text
+    # The scope report: every delivered field of every entity, with its count of values.
+    for e in p.store.entities(run_id):
+        fields = json.loads(e.fields)
+        assert fields and all(f["values"] <= e.rows_read for f in fields.values())
+        assert f"- {e.entity}: " in md.read_text()
 
 
 def test_deadline_purge_needs_no_person(lab: Lab) -> None:

@@ -69,17 +69,45 @@ def _hashes(df: pl.DataFrame) -> pl.Series:
     return df.hash_rows(seed=0x41495231)
 
 
-def fingerprint(batches: Iterable[pa.RecordBatch | pa.Table], columns: list[str]) -> Fingerprint:
-    rows, high, low = 0, 0, 0
-    for batch in batches:
+class Accumulator:
+    """A fingerprint built batch by batch (see :func:`fingerprint`)."""
+
+    def __init__(self, columns: list[str]):
+        self.columns = columns
+        self.rows = self._high = self._low = 0
+
+    def add(self, batch: pa.RecordBatch | pa.Table) -> None:
         if batch.num_rows == 0:
-            continue
-        h = _hashes(normalise(batch, columns))
-        rows += len(h)
-        high += int((h // (1 << 32)).sum())
-        low += int((h % (1 << 32)).sum())
-    digest = ((high << 32) + low) & _MASK
-    return Fingerprint(rows, f"{digest:016x}{rows:016x}")
+            return
+        h = _hashes(normalise(batch, self.columns))
+        self.rows += len(h)
+        self._high += int((h // (1 << 32)).sum())
+        self._low += int((h % (1 << 32)).sum())
+
+    def result(self) -> Fingerprint:
+        digest = ((self._high << 32) + self._low) & _MASK
+        return Fingerprint(self.rows, f"{digest:016x}{self.rows:016x}")
+
+
+def fingerprint(batches: Iterable[pa.RecordBatch | pa.Table], columns: list[str]) -> Fingerprint:
+    acc = Accumulator(columns)
+    for batch in batches:
+        acc.add(batch)
+    return acc.result()
+
+
+def field_report(batches: Iterable[pa.RecordBatch], columns: list[str]) -> dict[str, dict[str, object]]:
+    """Per field: values present (non-null) and an order-independent digest of the field alone.
+
+    What the controller reads to see that nothing more than the mandate's fields was taken.
+    """
+    present = dict.fromkeys(columns, 0)
+    digests = {c: Accumulator([c]) for c in columns}
+    for batch in batches:
+        for c in columns:
+            present[c] += batch.num_rows - batch.column(c).null_count
+            digests[c].add(batch.select([c]))
+    return {c: {"values": present[c], "digest": digests[c].result().digest[:16]} for c in columns}
 
 
 def _keyed(batches: Iterable[pa.RecordBatch | pa.Table], columns: list[str], key: str) -> pl.DataFrame:

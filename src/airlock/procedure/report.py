@@ -59,6 +59,16 @@ def markdown(procedure: "Procedure", run_id: str) -> str:
             verdict += " (" + ", ".join(f"{k} {v}" for k, v in json.loads(e.differences).items() if v) + ")"
         lines.append(f"| {e.entity} | {e.rows_read} | {e.rows_written} | {e.source_rows if e.source_rows is not None else '—'} | "
                      f"{e.target_rows if e.target_rows is not None else '—'} | {verdict} |")
+    lines += ["", "## Scope report", "", "Values extracted per field (and a digest of each field), as staged:", ""]
+    for e in entities:
+        if e.fields:
+            lines.append(f"- {e.entity}: " + ", ".join(f"{name} {f['values']} ({f['digest']})" for name, f in json.loads(e.fields).items()))
+    rejected = [json.loads(ev.detail).get("rejected") for ev in events if ev.step == "finish extraction"]
+    if rejected and rejected[-1] not in (None, "0"):
+        lines.append(f"\n{rejected[-1]} source record(s) could not be converted: quarantined, sealed in the vault, not loaded.")
+    redacted = [json.loads(json.loads(ev.detail).get("redacted", "{}")) for ev in events if ev.step == "finish loading"]
+    if redacted and any(redacted[-1].values()):
+        lines.append("Free text redacted: " + ", ".join(f"{k} {v}" for k, v in redacted[-1].items() if v) + ".")
     if run.waiver:
         lines += ["", f"Reconciliation differences were waived by the controller: “{run.waiver}”."]
     lines += ["", "## Steps and actors", "", "| when (UTC) | step | state | actor |", "|---|---|---|---|"]

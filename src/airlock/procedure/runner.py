@@ -195,8 +195,10 @@ class Procedure:
             key = model.entity(ex.entity).key
             src = reconcile.fingerprint(source.stream(ex), columns)
             stg = reconcile.fingerprint((_strip(b) for b in staged.chunks(ex.entity)), columns)
+            fields = reconcile.field_report(staged.chunks(ex.entity), columns)
             expected = [transformer.apply(ex.entity, _strip(b)) for b in staged.chunks(ex.entity)]
-            record: dict[str, Any] = {"source_rows": src.rows, "source_digest": src.digest, "staged_digest": stg.digest}
+            record: dict[str, Any] = {"source_rows": src.rows, "source_digest": src.digest, "staged_digest": stg.digest,
+                                      "fields": json.dumps(fields)}
             ok = src == stg
             if targets.sql:
                 actual = list(_read_target(targets.sql, ex.entity, expected[0].schema if expected else None))

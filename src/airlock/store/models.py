@@ -106,6 +106,8 @@ class RunEntity(Base):
     target_digest: Mapped[str | None] = mapped_column(sa.String(32))
     reconciled: Mapped[bool | None] = mapped_column(sa.Boolean)
     differences: Mapped[str | None] = mapped_column(sa.Text)
+    #: The scope report: per field, values extracted and a digest (JSON).
+    fields: Mapped[str | None] = mapped_column(sa.Text)
 
     run: Mapped[Run] = relationship(back_populates="entities")
 

@@ -39,6 +39,7 @@ ENTITY_COLUMNS = [
     sa.Column("target_digest", sa.String(32)),
     sa.Column("reconciled", sa.Boolean),
     sa.Column("differences", sa.Text),
+    sa.Column("fields", sa.Text),
 ]
 
 
