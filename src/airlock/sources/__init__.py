@@ -1,0 +1,1 @@
+"""Source connectors: read a LIS through a mapping profile as canonical Arrow batches (see docs/profiles.md)."""
