@@ -30,8 +30,6 @@ def records(
 
     Example: airlock records mandates/*.yaml --format csv --out registre.csv
     """
-    if lang not in ("en", "fr"):
-        raise AirlockError(f"--lang {lang!r}: the record is written in en or fr")
     rows = entries([load_mandate(m) for m in mandates], current(), lang)
     if format is Format.PDF:
         if out is None:

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 
 from airlock import model
+from airlock.errors import AirlockError
 from airlock.mandate import Mandate
 from airlock.paperwork.agreement import LANGUAGES
 from airlock.paperwork.document import Document, Part
@@ -71,7 +72,9 @@ def outside_eea(country: str) -> bool:
 
 def entries(mandates: Sequence[Mandate], settings: Settings, lang: str) -> list[Entry]:
     """The record's entries, sorted by controller then mandate."""
-    t = _T[lang if lang in LANGUAGES else "en"]
+    if lang not in LANGUAGES:
+        raise AirlockError(f"language {lang!r}: the record is written in {' or '.join(LANGUAGES)}")
+    t = _T[lang]
     security = " ".join(measures(settings, lang))
     out = []
     for m in mandates:
