@@ -44,7 +44,7 @@ def plan(
     source: Annotated[str, typer.Option(help="Source LIS database URL.")],
     profile: Annotated[str | None, typer.Option(help="Mapping profile; default: the mandate's source kind.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
-    full_export_only: Annotated[bool, typer.Option(help="Treat the source as able to dump only everything.")] = False,
+    full_export_only: Annotated[bool, typer.Option(help="Treat the source as able to dump only everything (also a profile setting).")] = False,
 ) -> None:
     """Dry run: show what the mandate would extract from the source, per entity, field and sensitive category.
 
@@ -55,7 +55,7 @@ def plan(
         airlock plan mandate.yaml --source mysql://reader@lis:3306/blis_127 --json
     """
     m = load_mandate(mandate)
-    src = SqlSource(source, profiles.load(profile or m.source.kind), full_export_only=full_export_only, on_bad_record="reject")
+    src = SqlSource(source, profiles.load(profile or m.source.kind), full_export_only=full_export_only or None, on_bad_record="reject")
     p = make_plan(src, m)
     if as_json:
         typer.echo(json.dumps({**p.to_json(), "digest": p.digest}, indent=2, ensure_ascii=False))

@@ -102,6 +102,9 @@ class Profile:
     entities: Mapping[str, EntityMap]
     codes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     sensitivity: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: The source can only dump everything (a legacy export): nothing is pushed into its queries,
+    #: and the in-stream check alone keeps out what the mandate does not allow.
+    full_export_only: bool = False
 
     def columns(self, entity: str) -> set[str]:
         """Every "table.column" the profile may read for ``entity`` (for checks against the source)."""
@@ -288,6 +291,7 @@ def parse(data: Any, origin: str) -> Profile:
         entities=entities,
         codes=codes,
         sensitivity=sensitivity,
+        full_export_only=bool(data.get("full_export_only", False)),
     )
 
 

@@ -54,14 +54,14 @@ class SqlSource:
         url: str,
         profile: Profile,
         *,
-        full_export_only: bool = False,
+        full_export_only: bool | None = None,
         batch_rows: int = 50_000,
         on_bad_record: BadRecordPolicy = "fail",
         on_reject: Callable[[Rejected], None] | None = None,
     ):
         self.url = url
         self.profile = profile
-        self.full_export_only = full_export_only
+        self.full_export_only = profile.full_export_only if full_export_only is None else full_export_only
         self.batch_rows = batch_rows
         self.on_bad_record = on_bad_record
         self.on_reject = on_reject
