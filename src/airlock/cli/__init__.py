@@ -18,7 +18,7 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from airlock.cli import certificate, delivery, demo, keys, mandate, model, plan, run, synth, vault
+    from airlock.cli import certificate, delivery, demo, doctor, dpa, keys, mandate, model, plan, records, run, synth, vault
 
     app.command("model")(model.show)
     app.command("plan")(plan.plan)
@@ -32,6 +32,9 @@ def _register() -> None:
     app.add_typer(vault.app, name="vault")
     app.add_typer(delivery.app, name="delivery")
     app.add_typer(certificate.app, name="certificate")
+    app.add_typer(dpa.app, name="dpa")
+    app.command("records")(records.records)
+    app.command("doctor")(doctor.doctor)
 
 
 _register()

@@ -35,6 +35,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from airlock.errors import AirlockError
+from airlock.home import home_path
 from airlock.vault import sealing
 from airlock.vault.keyring import ARGON2ID, Argon2Cost
 
@@ -91,7 +92,7 @@ def current(environ: Mapping[str, str] | None = None) -> Settings:
     raw = env.get("AIRLOCK_LOG_RETENTION_MONTHS") or "12"
     if not raw.strip().isdigit():
         raise AirlockError(f"AIRLOCK_LOG_RETENTION_MONTHS: {raw!r} is not a whole number of months; set it to 6..12 (CNIL 2021-122)")
-    home = Path(env.get("AIRLOCK_HOME") or Path.home() / ".airlock")  # as airlock.vault.keyring.airlock_home
+    home = home_path(env)
     keyring = home / "keyring.json"
     cert, key = env.get("AIRLOCK_TLS_CERT") or None, env.get("AIRLOCK_TLS_KEY") or None
     webhook = env.get("AIRLOCK_ALERT_WEBHOOK") or None
