@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from airlock.cli import app
 from airlock.signing import PublicIdentity
 from airlock.vault.certificate import DeletionCertificate
+from airlock.vault.delivery import open_delivery
 
 
 def test_demo_runs_the_whole_procedure(tmp_path: Path) -> None:
@@ -31,7 +32,10 @@ def test_demo_runs_the_whole_procedure(tmp_path: Path) -> None:
     assert tags <= {"pregnancy"}
     assert "address_line" not in columns and "phone" not in columns
     assert years <= {str(y) for y in range(2015, 2021)}
-    assert (out / "fhir" / "Observation.ndjson").stat().st_size > 0
+    # The FHIR delivery is encrypted to the lab, and opens with the lab's identity only.
+    assert not list((out / "fhir").glob("*.ndjson")) and (out / "fhir" / "Observation.ndjson.age").exists()
+    opened = open_delivery(out / "fhir", out / "keys" / "controller-age-identity.txt", tmp_path / "opened")
+    assert len((opened / "Observation.ndjson").read_text().splitlines()) > 0
 
 
 def test_demo_refuses_a_directory_it_did_not_make(tmp_path: Path) -> None:

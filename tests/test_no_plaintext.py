@@ -23,6 +23,7 @@ from airlock.signing import SigningIdentity
 from airlock.store import open_store
 from airlock.synth import blis
 from airlock.vault import PassphraseKeyring, Vault
+from airlock.vault.delivery import keygen
 
 SENTINELS = {
     "name": "Zephyrinaqx Quorvelline",
@@ -67,7 +68,7 @@ def test_sentinels_only_in_source_and_target(tmp_path: Path, monkeypatch: pytest
 
     controller = SigningIdentity.generate("Dr Anne Martin", "controller")
     processor = SigningIdentity.generate("Karim Benali", "processor")
-    body = demo_mandate(dt.date.today())
+    body = demo_mandate(dt.date.today(), keygen(tmp_path / "lab-age-identity.txt"))
     body["scope"]["entities"]["patient"]["fields"] += ["city"]
     mandate = tmp_path / "mandate.yaml"
     mandate.write_text(yaml.safe_dump(body, allow_unicode=True, sort_keys=False))
@@ -88,11 +89,11 @@ def test_sentinels_only_in_source_and_target(tmp_path: Path, monkeypatch: pytest
         logging.getLogger("airlock").info("run %s loaded", run.id)
 
         # The sentinels did reach the target (the test would prove nothing otherwise) ...
-        target_bytes = target.read_bytes() + b"".join(f.read_bytes() for f in (tmp_path / "fhir").rglob("*.ndjson"))
+        target_bytes = target.read_bytes()
         assert SENTINELS["name"].split()[1].encode() in target_bytes and SENTINELS["nir"].encode() in target_bytes
         assert SENTINELS["city"].encode() in target_bytes
-        # ... and nowhere else Airlock writes, with the staging still there ...
-        for place in (home, temp, logs, tmp_path / "reports"):
+        # ... and nowhere else Airlock writes (the FHIR delivery is encrypted), with the staging still there ...
+        for place in (home, temp, logs, tmp_path / "reports", tmp_path / "fhir"):
             assert _hits(place) == [], place
         p.accept(run.id, controller)
         p.purge(run.id, processor, "accepted")

@@ -29,6 +29,7 @@ from airlock.signing import SigningIdentity
 from airlock.store import open_store
 from airlock.synth import blis
 from airlock.vault import PassphraseKeyring, Vault
+from airlock.vault.delivery import keygen, open_delivery
 
 PASSPHRASE = "a passphrase for the tests only"
 
@@ -47,8 +48,10 @@ class Lab:
         self.keys = root / "keys"
         self.controller_key = self.controller.save(self.keys, PASSPHRASE.encode())[0]
         self.processor_key = self.processor.save(self.keys, PASSPHRASE.encode())[0]
+        self.identity = root / "lab-age-identity.txt"
         self.mandate = root / "mandate.yaml"
-        self.mandate.write_text(yaml.safe_dump(demo_mandate(dt.date.today()), allow_unicode=True, sort_keys=False))
+        body = demo_mandate(dt.date.today(), keygen(self.identity))
+        self.mandate.write_text(yaml.safe_dump(body, allow_unicode=True, sort_keys=False))
         sign_mandate(self.mandate, self.controller)
         sign_mandate(self.mandate, self.processor)
         self.target = target or f"sqlite:///{root / 'target.db'}"
@@ -169,7 +172,9 @@ def test_sigkill_anywhere_then_resume_is_exact(lab: Lab, seed: int) -> None:
     for table, keys in rows.items():
         assert len(keys) == len(set(keys)) == figures[table.removeprefix("lab_")].rows_read
     assert not list(lab.root.glob("fhir.partial-*"))
-    lines = (lab.root / "fhir" / "Observation.ndjson").read_text().splitlines()
+    assert not list((lab.root / "fhir").glob("*.ndjson")), "file deliveries are encrypted"
+    opened = open_delivery(lab.root / "fhir", lab.identity, lab.root / "opened")
+    lines = (opened / "Observation.ndjson").read_text().splitlines()
     assert len(lines) == len({json.loads(line)["id"] for line in lines}) == figures["result"].rows_read
 
 
@@ -233,3 +238,14 @@ def test_deadline_purge_needs_no_person(lab: Lab) -> None:
     run = p.purge(run_id, lab.processor, "mandate deadline passed", actor_name="scheduler")
     assert run.status == State.PURGED and not any(c.exists() for c in chunks)
     assert json.loads(run.certificate)["actor"] == "scheduler"
+
+
+def test_a_file_delivery_needs_the_controllers_recipient(lab: Lab) -> None:
+    body = yaml.safe_load(lab.mandate.read_text())
+    body["delivery"] = {"channel": "database"}
+    unencrypted = lab.root / "database-only.yaml"
+    unencrypted.write_text(yaml.safe_dump(body, allow_unicode=True, sort_keys=False))
+    sign_mandate(unencrypted, lab.controller)
+    sign_mandate(unencrypted, lab.processor)
+    with pytest.raises(AirlockError, match="names no delivery.recipient"):
+        lab.procedure.create(unencrypted, lab.source, Targets(lab.target, lab.root / "fhir"), lab.processor)

@@ -35,7 +35,7 @@ def seal(
 
 @app.command("open")
 def open_(
-    file: Path = typer.Argument(..., help="The .tar.age delivery."),
+    file: Path = typer.Argument(..., help="The delivery: a .tar.age file, or a directory of .age files (a FHIR delivery)."),
     identity: Path = typer.Option(..., "--identity", help="Your identity file (from 'airlock delivery keygen')."),
     out: Path = typer.Option(..., "--out", help="Directory to unpack into."),
 ) -> None:

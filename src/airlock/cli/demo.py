@@ -20,7 +20,7 @@ console = Console()
 MARKER = ".airlock-demo"
 
 
-def demo_mandate(today: dt.date) -> dict[str, Any]:
+def demo_mandate(today: dt.date, recipient: str) -> dict[str, Any]:
     """The controller's instruction for the demo: 2015-2020 results of 26 of the 28 sites, no HIV, STI,
     hepatitis, genetics or oncology results, identity without address, comments redacted or dropped."""
     return {
@@ -66,7 +66,7 @@ def demo_mandate(today: dt.date) -> dict[str, Any]:
         "deadline": (today + dt.timedelta(days=90)).isoformat(),
         "grace_days": 0,
         "sub_processors": [],
-        "delivery": {"channel": "database"},
+        "delivery": {"channel": "files", "recipient": recipient},
     }
 
 
@@ -79,7 +79,8 @@ def demo(
 
     Generates a synthetic BLIS source; makes the lab's (controller's) and the processor's identities; writes
     the lab's mandate and has both sign it; then runs the procedure: plan, the controller's approval,
-    extraction into the encrypted vault, loading into a canonical SQLite database and FHIR R4, reconciliation,
+    extraction into the encrypted vault, loading into a canonical SQLite database and into FHIR R4 files
+    encrypted to the lab's age key, reconciliation,
     the controller's acceptance, purge by crypto-shredding with a signed deletion certificate, and the report.
 
     Example:
@@ -93,6 +94,7 @@ def demo(
     from airlock.synth import blis
     from airlock.vault import PassphraseKeyring, Vault
     from airlock.vault.certificate import DeletionCertificate
+    from airlock.vault.delivery import keygen
 
     if out.exists() and any(out.iterdir()):
         if not (out / MARKER).exists():
@@ -118,11 +120,13 @@ def demo(
     controller.public.save(keys / "controller.pub.json")
     processor.public.save(keys / "processor.pub.json")
     keyring = PassphraseKeyring.create(home / "keyring.json", secrets.token_urlsafe(24))
+    # The lab's age identity opens the FHIR delivery; in real life it never leaves the lab.
+    recipient = keygen(keys / "controller-age-identity.txt")
     console.print(f"controller key {controller.public.key_id}, processor key {processor.public.key_id}, vault KEK {keyring.key_id}")
 
     console.rule("3. The controller's mandate, signed and countersigned")
     mandate_path = out / "mandate.yaml"
-    mandate_path.write_text(yaml.safe_dump(demo_mandate(dt.date.today()), allow_unicode=True, sort_keys=False))
+    mandate_path.write_text(yaml.safe_dump(demo_mandate(dt.date.today(), recipient), allow_unicode=True, sort_keys=False))
     sign_mandate(mandate_path, controller)
     sign_mandate(mandate_path, processor)
     signed = verify_mandate(mandate_path, controller.public, processor.public)
@@ -161,7 +165,7 @@ def demo(
         ("mandate and signatures", mandate_path),
         ("public identities", keys),
         ("canonical SQL target", target_db),
-        ("FHIR R4 target", fhir_dir),
+        ("FHIR R4 target (encrypted)", f"{fhir_dir}  (open: airlock delivery open {fhir_dir} --identity {keys / 'controller-age-identity.txt'} --out DIR)"),
         ("migration report", f"{report_md} and .pdf"),
         ("deletion certificate", out / "deletion-certificate.json"),
         ("store, vault, keyring", home),

@@ -75,6 +75,11 @@ class Procedure:
         if not (targets.sql or targets.fhir):
             raise AirlockError("a run needs a target: --sql URL and/or --fhir DIR")
         signed = verify_mandate(mandate_path)
+        if targets.fhir and not signed.mandate.delivery.recipient:
+            raise AirlockError(
+                f"{mandate_path}: a file delivery (--fhir) is encrypted to the controller, but the mandate names no "
+                "delivery.recipient (the controller's age public key, from 'airlock delivery keygen')"
+            )
         if signed.processor.key_id != operator.public.key_id:
             raise AirlockError(
                 f"{mandate_path}: countersigned by processor key {signed.processor.key_id}, not by the operator's key "
@@ -159,7 +164,7 @@ class Procedure:
         staged = self._vault(run)
         transformer = Transformer(signed.mandate.scope, pseudonym_key=staged.derived_key("pseudonym"))
         guard = ScopeGuard(signed.mandate.scope, run_id=run.id)
-        targets = self._targets(run, replace=True)
+        targets = self._targets(run, signed, replace=True)
         with ExitStack() as stack:
             opened = [stack.enter_context(t) for t in targets]
             loaded: dict[str, int] = {}
@@ -288,7 +293,7 @@ class Procedure:
             return self.vault.create_run(run.id, self.keyring)
         return self.vault.open(run.id, self.keyring)
 
-    def _targets(self, run: RunRecord, replace: bool) -> list[Target]:
+    def _targets(self, run: RunRecord, signed: SignedMandate, replace: bool) -> list[Target]:
         chosen = Targets.from_json(json.loads(run.targets))
         out: list[Target] = []
         if chosen.sql:
@@ -298,7 +303,8 @@ class Procedure:
         if chosen.fhir:
             from airlock.targets.fhir import FhirTarget
 
-            out.append(FhirTarget(chosen.fhir, replace=replace))
+            # Files are delivered encrypted to the controller's age key, never in clear.
+            out.append(FhirTarget(chosen.fhir, replace=replace, recipient=signed.mandate.delivery.recipient))
         return out
 
     def _operator(self, run: RunRecord, operator: SigningIdentity) -> None:

@@ -37,6 +37,7 @@ import shutil
 import tempfile
 import uuid
 import zoneinfo
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -48,6 +49,7 @@ import pyarrow as pa
 from airlock import model
 from airlock.errors import TargetError
 from airlock.targets.fhir_ids import fhir_id
+from airlock.vault.delivery import EncryptedWriter
 from airlock.targets.fhir_mapping import (
     REFERENCE,
     Mapping,
@@ -101,6 +103,7 @@ class FhirTarget:
         timezone: str = "Europe/Paris",
         local_system: str = "urn:airlock:local",
         replace: bool = False,
+        recipient: str | None = None,
     ):
         if bundle_size < 1:
             raise TargetError(f"FHIR bundle size {bundle_size} is not positive; give at least 1")
@@ -113,6 +116,9 @@ class FhirTarget:
         self.out_dir = Path(out_dir)
         #: Replace a previous output (a resumed run's load): swapped in only once the new one is complete.
         self.replace = replace
+        #: The controller's age public key: every NDJSON and bundle file is then written straight into age
+        #: encryption (``*.age``), so the delivery never exists in clear on disk; the manifest holds counts only.
+        self.recipient = recipient
         self.bundle_size = bundle_size
         self.description = f"FHIR R4 NDJSON + bundles in {self.out_dir}"
         self._mapping = Mapping(reference=self._reference, timezone=timezone, local_system=local_system)
@@ -140,7 +146,7 @@ class FhirTarget:
         self._counts: dict[str, int] = {}
         self._written: dict[str, pl.Series] = {}
         self._last = 0
-        self._bundles = _Bundles(self._partial / "bundles", self.bundle_size)
+        self._bundles = _Bundles(self._partial / "bundles", self.bundle_size, self._open)
         return self
 
     def write(self, entity: str, batch: pa.RecordBatch) -> None:
@@ -209,20 +215,30 @@ class FhirTarget:
         assert self._partial is not None
         f = self._files.get(resource_type)
         if f is None:
-            f = self._files[resource_type] = open(self._partial / f"{resource_type}.ndjson", "w", encoding="utf-8")
+            f = self._files[resource_type] = self._open(self._partial / f"{resource_type}.ndjson")
         resources = resources.select("id", json=resource_json(resources))
         f.write(resources.get_column("json").str.join("\n").item() + "\n")
         self._counts[resource_type] = self._counts.get(resource_type, 0) + resources.height
         self._bundles.add(resource_type, resources)
+
+    @property
+    def _suffix(self) -> str:
+        return "" if self.recipient is None else ".age"
+
+    def _open(self, path: Path) -> IO[str]:
+        if self.recipient is None:
+            return open(path, "w", encoding="utf-8")
+        return EncryptedWriter(path.with_name(path.name + ".age"), self.recipient)  # type: ignore[return-value]
 
     def _write_manifest(self, partial: Path) -> None:
         manifest = {
             "transactionTime": datetime.now(UTC).isoformat(timespec="seconds"),
             "request": "airlock migrate",
             "requiresAccessToken": False,
-            "output": [{"type": t, "url": f"{t}.ndjson", "count": n} for t, n in self._counts.items()],
+            "output": [{"type": t, "url": f"{t}.ndjson{self._suffix}", "count": n} for t, n in self._counts.items()],
             "error": [],
-            "extension": {"bundles": self._bundles.names, "bundleSize": self.bundle_size},
+            "extension": {"bundles": [f"{b}{self._suffix}" for b in self._bundles.names], "bundleSize": self.bundle_size,
+                          "encryptedTo": self.recipient},
         }
         (partial / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
 
@@ -237,8 +253,8 @@ def _complete(entity: str, rows: pl.DataFrame) -> pl.DataFrame:
 class _Bundles:
     """Transaction Bundles of at most ``size`` PUT entries, filled in the order resources are written."""
 
-    def __init__(self, directory: Path, size: int):
-        self.directory, self.size = directory, size
+    def __init__(self, directory: Path, size: int, opener: Callable[[Path], IO[str]]):
+        self.directory, self.size, self._opener = directory, size, opener
         self.names: list[str] = []
         self._file: IO[str] | None = None
         self._in_file = 0
@@ -275,7 +291,7 @@ class _Bundles:
         self.directory.mkdir(exist_ok=True)
         name = f"bundle-{len(self.names) + 1:06d}.json"
         self.names.append(f"bundles/{name}")
-        self._file = open(self.directory / name, "w", encoding="utf-8")
+        self._file = self._opener(self.directory / name)
         self._file.write('{"resourceType":"Bundle","type":"transaction","entry":[\n')
         self._in_file = 0
 

@@ -35,7 +35,7 @@ from pyrage import x25519
 
 from airlock.errors import AirlockError
 
-__all__ = ["encrypt_directory", "keygen", "open_delivery"]
+__all__ = ["EncryptedWriter", "encrypt_directory", "keygen", "open_delivery", "recipient"]
 
 
 def keygen(out: Path) -> str:
@@ -52,15 +52,56 @@ def keygen(out: Path) -> str:
     return recipient
 
 
-def encrypt_directory(src_dir: Path, recipient: str, out: Path | None = None) -> Path:
-    """Pack ``src_dir`` into ``<src_dir>.tar.age`` (or ``out``), encrypted to the age ``recipient``."""
+def recipient(text: str) -> x25519.Recipient:
+    try:
+        return x25519.Recipient.from_str(text.strip())
+    except pyrage.RecipientError:
+        raise AirlockError("the age recipient is not valid; it starts with 'age1' (see 'airlock delivery keygen')") from None
+
+
+class EncryptedWriter:
+    """A text file written straight into age encryption: ``path`` only ever holds ciphertext.
+
+    The text goes through an OS pipe to a thread running pyrage's ``encrypt_io``; ``close()`` ends the
+    stream and waits for the last age chunk to be written.
+    """
+
+    def __init__(self, path: Path, to: str):
+        self._sink = os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
+        read_fd, write_fd = os.pipe()
+        self._errors: list[BaseException] = []
+        recipients = [recipient(to)]
+
+        def run() -> None:
+            try:
+                with os.fdopen(read_fd, "rb") as pipe:
+                    pyrage.encrypt_io(pipe, self._sink, recipients)
+            except BaseException as e:  # re-raised by close()
+                self._errors.append(e)
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+        self._text = os.fdopen(write_fd, "w", encoding="utf-8")
+
+    def write(self, text: str) -> int:
+        return self._text.write(text)
+
+    def close(self) -> None:
+        if self._text.closed:
+            return
+        self._text.close()
+        self._thread.join()
+        self._sink.close()
+        if self._errors:
+            raise AirlockError(f"{self._sink.name}: encrypting the delivery failed ({type(self._errors[0]).__name__})")
+
+
+def encrypt_directory(src_dir: Path, recipient_text: str, out: Path | None = None) -> Path:
+    """Pack ``src_dir`` into ``<src_dir>.tar.age`` (or ``out``), encrypted to the age recipient."""
     src_dir = Path(src_dir)
     if not src_dir.is_dir():
         raise AirlockError(f"{src_dir}: not a directory; give the delivery directory to encrypt")
-    try:
-        to = x25519.Recipient.from_str(recipient.strip())
-    except pyrage.RecipientError:
-        raise AirlockError("the age recipient is not valid; it starts with 'age1' (see 'airlock delivery keygen')") from None
+    to = recipient(recipient_text)
     out = Path(out) if out is not None else src_dir.with_name(src_dir.name + ".tar.age")
 
     def pack(pipe: BinaryIO) -> None:
@@ -78,9 +119,15 @@ def encrypt_directory(src_dir: Path, recipient: str, out: Path | None = None) ->
 
 
 def open_delivery(path: Path, identity_file: Path, out_dir: Path) -> Path:
-    """Decrypt and unpack a delivery into ``out_dir`` (created if needed); returns ``out_dir``."""
+    """Decrypt and unpack a delivery into ``out_dir`` (created if needed); returns ``out_dir``.
+
+    A delivery is a ``.tar.age`` file, or a directory whose ``*.age`` files (a FHIR target's output) are each
+    decrypted to the same relative path without ``.age``; other files (the manifest) are copied.
+    """
     path, out_dir = Path(path), Path(out_dir)
     identities = _identities(identity_file)
+    if path.is_dir():
+        return _open_directory(path, identities, identity_file, out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".airlock-delivery-", dir=out_dir))
     try:
@@ -109,6 +156,34 @@ def open_delivery(path: Path, identity_file: Path, out_dir: Path) -> Path:
             item.rename(out_dir / item.name)
     except OSError as e:
         raise AirlockError(f"{out_dir}: cannot unpack the delivery ({e.strerror}); check space and permissions") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out_dir
+
+
+def _open_directory(path: Path, identities: list[x25519.Identity], identity_file: Path, out_dir: Path) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    staging = Path(tempfile.mkdtemp(prefix=".airlock-delivery-", dir=out_dir))
+    try:
+        for item in sorted(path.rglob("*")):
+            if not item.is_file():
+                continue
+            relative = item.relative_to(path)
+            target = staging / (relative.with_suffix("") if item.suffix == ".age" else relative)
+            target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if item.suffix != ".age":
+                shutil.copyfile(item, target)
+                continue
+            with item.open("rb") as source, os.fdopen(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as sink:
+                try:
+                    pyrage.decrypt_io(source, sink, identities)
+                except (pyrage.DecryptError, OSError):
+                    raise AirlockError(
+                        f"{item}: cannot open it with {identity_file} (not encrypted to this identity, or damaged); "
+                        "ask the sender which recipient they used"
+                    ) from None
+        for item in staging.iterdir():
+            item.rename(out_dir / item.name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return out_dir
