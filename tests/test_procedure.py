@@ -249,3 +249,38 @@ def test_a_file_delivery_needs_the_controllers_recipient(lab: Lab) -> None:
     sign_mandate(unencrypted, lab.processor)
     with pytest.raises(AirlockError, match="names no delivery.recipient"):
         lab.procedure.create(unencrypted, lab.source, Targets(lab.target, lab.root / "fhir"), lab.processor)
+
+
+def test_a_source_lost_mid_run_stops_resumably_and_resumes(lab: Lab) -> None:
+    p = lab.procedure
+    run_id = lab.approved_run()
+    source_file = lab.root / "source.db"
+    moved = source_file.rename(lab.root / "elsewhere.db")
+    with pytest.raises(AirlockError) as stopped:
+        p.extract(run_id, lab.processor)
+    assert "\n" not in str(stopped.value) and "does not exist" in str(stopped.value)
+    run = p.store.get(run_id)
+    assert run.status == State.EXTRACTING and run.error == str(stopped.value)
+    moved.rename(source_file)
+    p.extract(run_id, lab.processor)
+    p.load(run_id, lab.processor)
+    run = p.reconcile(run_id, lab.processor)
+    assert run.reconciled_ok and run.error is None
+
+
+def test_a_scope_violation_fails_the_run(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    from airlock.guard import ScopeGuard, ScopeViolation
+
+    p = lab.procedure
+    run_id = lab.approved_run()
+    p.extract(run_id, lab.processor)
+
+    def violated(self, entity, batch):
+        raise ScopeViolation(f"scope violation in {entity}.test: planted by the test")
+
+    monkeypatch.setattr(ScopeGuard, "check", violated)
+    with pytest.raises(ScopeViolation):
+        p.load(run_id, lab.processor)
+    assert p.store.get(run_id).status == State.FAILED
+    assert not _target_rows(lab.target), "nothing of the batch was written"
+    assert p.purge(run_id, lab.processor, "failed").status == State.PURGED

@@ -54,6 +54,13 @@ class RunStore:
                 setattr(current, column, getattr(run, column))
             session.add(event)
 
+    def record_error(self, run_id: str, message: str) -> None:
+        """Keep a stopped step's one-line error on the run (the state does not change: it can resume)."""
+        with self.store.session.begin() as session:
+            run = session.get(RunRecord, run_id)
+            if run is not None:
+                run.error = message[:2000]
+
     def update_entity(self, run_id: str, entity: str, **fields: Any) -> None:
         with self.store.session.begin() as session:
             record = session.get(RunEntityRecord, (run_id, entity))

@@ -16,7 +16,7 @@ import datetime as dt
 import json
 import secrets
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from airlock import dburl, model, reconcile, scope
 from airlock.errors import AirlockError
-from airlock.guard import ScopeGuard
+from airlock.guard import ScopeGuard, ScopeViolation
 from airlock.mandate import SignedMandate, load_mandate, verify_mandate
 from airlock.mandate.signatures import check_signatures
 from airlock.plan import make_plan
@@ -36,7 +36,7 @@ from airlock.sources import profile as profiles
 from airlock.sources.sql import Rejected, SqlSource
 from airlock.targets import Target
 from airlock.transform import Transformer
-from airlock.vault import KeyProvider, RunVault, Vault
+from airlock.vault import KeyProvider, RunVault, Vault, VaultIntegrityError
 
 CURSOR = b"airlock.cursor"
 Progress = Callable[[str, str, int], None]  # (phase, entity, rows so far)
@@ -128,30 +128,31 @@ class Procedure:
         self._operator(run, operator)
         self._approved(run)
         self._step(run, Step.EXTRACT, actor(operator), {})
-        signed = self._mandate(run)
-        rejected: list[Rejected] = []
-        source = self._source(run, source_url, on_bad_record="reject", on_reject=rejected.append)
-        staged = self._vault(run, create=True)
-        extractions = scope.compile_scope(signed.mandate.scope)
-        for ex in extractions:
-            if staged.is_finished(ex.entity):
-                continue
-            last = staged.last_batch(ex.entity)
-            after = json.loads(last.schema.metadata[CURSOR]) if last is not None and last.schema.metadata and CURSOR in last.schema.metadata else None
-            rows = sum(r.rows for r in staged.chunk_refs(ex.entity))
-            for batch, cursor in source.stream_from(ex, after=after):
-                staged.seal(ex.entity, batch.replace_schema_metadata({**(batch.schema.metadata or {}), CURSOR: json.dumps(cursor).encode()}))
-                rows += batch.num_rows
-                if progress:
-                    progress("extract", ex.entity, rows)
-            staged.finish_entity(ex.entity)
-        # Counted from the vault's manifest, which survives a crash between sealing and this record.
-        for ex in extractions:
-            self.store.update_entity(run.id, ex.entity, rows_read=sum(r.rows for r in staged.chunk_refs(ex.entity)))
-        if rejected:
-            keys = pa.record_batch({"entity": [r.entity for r in rejected], "key": [r.key for r in rejected], "field": [r.field for r in rejected]})
-            staged.seal_rejects("source", keys, "records that could not be converted")
-            staged.finish_entity("rejects/source")
+        with self._stops(run, operator):
+            signed = self._mandate(run)
+            rejected: list[Rejected] = []
+            source = self._source(run, source_url, on_bad_record="reject", on_reject=rejected.append)
+            staged = self._vault(run, create=True)
+            extractions = scope.compile_scope(signed.mandate.scope)
+            for ex in extractions:
+                if staged.is_finished(ex.entity):
+                    continue
+                last = staged.last_batch(ex.entity)
+                after = json.loads(last.schema.metadata[CURSOR]) if last is not None and last.schema.metadata and CURSOR in last.schema.metadata else None
+                rows = sum(r.rows for r in staged.chunk_refs(ex.entity))
+                for batch, cursor in source.stream_from(ex, after=after):
+                    staged.seal(ex.entity, batch.replace_schema_metadata({**(batch.schema.metadata or {}), CURSOR: json.dumps(cursor).encode()}))
+                    rows += batch.num_rows
+                    if progress:
+                        progress("extract", ex.entity, rows)
+                staged.finish_entity(ex.entity)
+            # Counted from the vault's manifest, which survives a crash between sealing and this record.
+            for ex in extractions:
+                self.store.update_entity(run.id, ex.entity, rows_read=sum(r.rows for r in staged.chunk_refs(ex.entity)))
+            if rejected:
+                keys = pa.record_batch({"entity": [r.entity for r in rejected], "key": [r.key for r in rejected], "field": [r.field for r in rejected]})
+                staged.seal_rejects("source", keys, "records that could not be converted")
+                staged.finish_entity("rejects/source")
         self._step(run, Step.FINISH_EXTRACT, actor(operator), {"rejected": str(len(rejected))})
         return run
 
@@ -160,26 +161,27 @@ class Procedure:
         run = self.store.get(run_id)
         self._operator(run, operator)
         self._step(run, Step.LOAD, actor(operator), {})
-        signed = self._mandate(run)
-        staged = self._vault(run)
-        transformer = Transformer(signed.mandate.scope, pseudonym_key=staged.derived_key("pseudonym"))
-        guard = ScopeGuard(signed.mandate.scope, run_id=run.id)
-        targets = self._targets(run, signed, replace=True)
-        with ExitStack() as stack:
-            opened = [stack.enter_context(t) for t in targets]
-            loaded: dict[str, int] = {}
-            for ex in scope.compile_scope(signed.mandate.scope):
-                rows = loaded[ex.entity] = 0
-                for batch in staged.chunks(ex.entity):
-                    batch = _strip(batch)
-                    out = transformer.apply(ex.entity, batch)
-                    guard.check(ex.entity, out)
-                    for t in opened:
-                        t.write(ex.entity, out)
-                    rows += out.num_rows
-                    loaded[ex.entity] = rows
-                    if progress:
-                        progress("load", ex.entity, rows)
+        with self._stops(run, operator):
+            signed = self._mandate(run)
+            staged = self._vault(run)
+            transformer = Transformer(signed.mandate.scope, pseudonym_key=staged.derived_key("pseudonym"))
+            guard = ScopeGuard(signed.mandate.scope, run_id=run.id)
+            targets = self._targets(run, signed, replace=True)
+            with ExitStack() as stack:
+                opened = [stack.enter_context(t) for t in targets]
+                loaded: dict[str, int] = {}
+                for ex in scope.compile_scope(signed.mandate.scope):
+                    rows = loaded[ex.entity] = 0
+                    for batch in staged.chunks(ex.entity):
+                        batch = _strip(batch)
+                        out = transformer.apply(ex.entity, batch)
+                        guard.check(ex.entity, out)
+                        for t in opened:
+                            t.write(ex.entity, out)
+                        rows += out.num_rows
+                        loaded[ex.entity] = rows
+                        if progress:
+                            progress("load", ex.entity, rows)
         for entity, rows in loaded.items():
             self.store.update_entity(run.id, entity, rows_written=rows)
         self._step(run, Step.FINISH_LOAD, actor(operator), {"redacted": json.dumps(transformer.redactions)})
@@ -269,10 +271,26 @@ class Procedure:
 
     # -- helpers --------------------------------------------------------------------------------
 
+    @contextmanager
+    def _stops(self, run: RunRecord, who: SigningIdentity) -> Iterator[None]:
+        """An error stops the run with its one-line message recorded. A scope violation or an integrity
+        failure fails the run (its staging is then purged); anything else leaves it resumable."""
+        try:
+            yield
+        except (ScopeViolation, VaultIntegrityError) as e:
+            run.error = str(e)
+            self._step(run, Step.FAIL, actor(who), {"error": type(e).__name__})
+            raise
+        except AirlockError as e:
+            self.store.record_error(run.id, str(e))
+            raise
+
     def _step(self, run: RunRecord, step: Step, who: Actor, detail: dict[str, str]) -> None:
         before = State(run.status)
         after = check(step, before, who, operator_key=run.operator_key)
         run.status = after.value
+        if step not in (Step.FAIL, Step.ABORT):
+            run.error = None  # a step that went through clears the error of an earlier, stopped attempt
         self.store.save(run, RunEvent(run_id=run.id, step=step.value, from_state=before.value, to_state=after.value,
                                       actor_key=who.key_id, actor_name=who.name, actor_role=who.role, detail=json.dumps(detail)))
 

@@ -16,6 +16,7 @@ import hashlib
 import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from datetime import date, datetime
 from typing import Any, Literal
 
@@ -76,6 +77,9 @@ class SqlSource:
         """Fail early, in one line, if the source is unreachable or lacks a column the profile names."""
         if self._checked:
             return
+        if self.dialect == "sqlite" and not Path(dburl.parse(self.url).database or "").is_file():
+            # Connecting would create an empty file where the source should be.
+            raise SourceError(f"the source {dburl.describe(self.url)} does not exist; check the path")
         engine = dburl.engine(self.url)
         try:
             with engine.connect() as conn:
