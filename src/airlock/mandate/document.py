@@ -37,11 +37,11 @@ class FreeTextPolicy(StrEnum):
 
     DROP = "drop"  # delivered empty
     KEEP = "keep"  # delivered as written
-    REDACT = "redact"  # identifying patterns replaced before the text leaves the source
+    REDACT = "redact"  # health terms and direct identifiers replaced before the text reaches the target
 
 
 class Transformation(StrEnum):
-    """A change applied to a field before it leaves the source."""
+    """A change applied to a field before it reaches the target (staged data stays encrypted)."""
 
     PSEUDONYMISE = "pseudonymise"  # keyed hash: joins still work, the value cannot be read back
     BIRTH_YEAR = "birth_year"  # a birth date reduced to its year (delivered as 1 January)
