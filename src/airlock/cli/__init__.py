@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import typer
 
 from airlock.errors import AirlockError
+from airlock.logs import configure_logging
 
 app = typer.Typer(
     name="airlock",
@@ -45,6 +47,7 @@ def main() -> None:
 
     Usage errors, --help and exit codes are typer's own (standalone mode).
     """
+    configure_logging(logging.WARNING)  # defence in depth: personal-data patterns are redacted from every log record
     try:
         app()
     except AirlockError as e:
