@@ -1,0 +1,34 @@
+"""``airlock serve``: the API server and the console's login page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from airlock.identity.directory import Directory, Policy
+from airlock.server import check_listen, create_app
+from airlock.store import open_store
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", envvar="AIRLOCK_BIND", help="Address to listen on; beyond loopback TLS is required."),
+    port: int = typer.Option(8443, "--port", min=1, max=65535, help="Port to listen on."),
+    tls_cert: Path | None = typer.Option(None, "--tls-cert", envvar="AIRLOCK_TLS_CERT", help="TLS certificate (PEM)."),
+    tls_key: Path | None = typer.Option(None, "--tls-key", envvar="AIRLOCK_TLS_KEY", help="TLS private key (PEM)."),
+    database: str | None = typer.Option(None, "--database", help="Metadata store URL [default: $AIRLOCK_DATABASE_URL or $AIRLOCK_HOME/airlock.db]."),
+) -> None:
+    """Serve the Airlock API: nothing answers without authentication but /api/health and the login.
+
+    Refuses to listen on a non-loopback address without TLS. Session, re-authentication and
+    shared-account settings come from AIRLOCK_* variables (docs/identity.md).
+
+    Example: airlock serve --host 0.0.0.0 --port 8443 --tls-cert /etc/airlock/cert.pem --tls-key /etc/airlock/key.pem
+    """
+    import uvicorn
+
+    check_listen(host, tls_cert, tls_key)
+    app = create_app(Directory(open_store(database), Policy.from_environ()))
+    # No proxy headers: the client address feeds rate limiting and shared-account detection, so it is not taken from the request.
+    uvicorn.run(app, host=host, port=port, ssl_certfile=tls_cert, ssl_keyfile=tls_key, proxy_headers=False, server_header=False,
+                log_level="info")
