@@ -100,6 +100,18 @@ def postgres_database(postgres_admin: sa.Engine) -> Iterator[Callable[[], str]]:
     )
 
 
+def query(url: str, sql: str) -> list[tuple]:
+    """Rows of ``sql`` run on the database at ``url`` (an Airlock-style URL), independently of Airlock's readers."""
+    from airlock import dburl
+
+    engine = dburl.engine(url)
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.exec_driver_sql(sql)]
+    finally:
+        engine.dispose()
+
+
 def load_mysql_dump(database: str, *files: Path) -> None:
     """Load SQL dump files with the mysql client, as the shared data README does."""
     for f in files:

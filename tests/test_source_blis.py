@@ -16,6 +16,7 @@ from airlock.sources import profile as profiles
 from airlock.sources.sql import Rejected, SqlSource
 
 from conftest import load_mysql_dump
+from conftest import query as sql
 
 BLIS = profiles.load("blis-1.27")
 NO_CLASSIFY = {"sensitivity"}  # classification has its own tests; keep these independent of it
@@ -28,14 +29,6 @@ def everything(entity: str) -> Extraction:
 def read(source: SqlSource, extraction: Extraction) -> pa.Table:
     return pa.Table.from_batches(list(source.stream(extraction)))
 
-
-def sql(url: str, query: str) -> list[tuple]:
-    engine = dburl.engine(url)
-    try:
-        with engine.connect() as c:
-            return [tuple(r) for r in c.exec_driver_sql(query)]
-    finally:
-        engine.dispose()
 
 
 # Results per measure computed in SQL alone: the n-th comma-separated value of test.result belongs to the

@@ -18,6 +18,8 @@ from airlock.errors import AirlockError, TargetError
 from airlock.synth import blis
 from airlock.synth.schema import TABLES
 
+from conftest import query
+
 N = 300
 SEED = 7
 
@@ -56,14 +58,6 @@ def scalar(url: str, sql: str) -> object:
     finally:
         engine.dispose()
 
-
-def query(url: str, sql: str) -> list[tuple]:
-    engine = dburl.engine(url)
-    try:
-        with engine.connect() as conn:
-            return [tuple(r) for r in conn.exec_driver_sql(sql)]
-    finally:
-        engine.dispose()
 
 
 @pytest.fixture(scope="module")

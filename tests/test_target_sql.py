@@ -20,6 +20,8 @@ from airlock.sources import profile as profiles
 from airlock.sources.sql import SqlSource
 from airlock.targets.sql import SqlTarget
 
+from conftest import query
+
 PATIENT_FIELDS = ["birth_name", "sex", "birth_date"]  # the mandate left out NIR and contact data
 
 
@@ -84,14 +86,6 @@ def load(url: str, batches: list[tuple[str, pa.RecordBatch]] = LOAD) -> SqlTarge
             target.write(entity, b)
     return target
 
-
-def query(url: str, sql: str) -> list[tuple]:
-    engine = dburl.engine(url)
-    try:
-        with engine.connect() as c:
-            return [tuple(r) for r in c.exec_driver_sql(sql)]
-    finally:
-        engine.dispose()
 
 
 def lab_tables(url: str) -> list[str]:
