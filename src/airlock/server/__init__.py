@@ -61,7 +61,8 @@ def create_app(directory: Directory) -> FastAPI:
     app.state.directory = directory
     app.state.limits = Limits(SlidingWindow(session.ADDRESS_FAILURES, 15 * 60), SlidingWindow(session.SECOND_FACTOR_FAILURES, 15 * 60))
     for module in (session, accounts, tokens, mandates, security_keys):
-        app.include_router(module.router)
+        # The routes themselves, not a wrapper around their router: app.routes lists every route, for whoever audits them.
+        app.router.routes.extend(module.router.routes)
 
     @app.middleware("http")
     async def harden(request: Request, call_next) -> Response:  # type: ignore[no-untyped-def]

@@ -1,0 +1,371 @@
+"""The API server: no unauthenticated surface but health and login, roles by route, tenant isolation, CSRF, re-authentication,
+login rate limits (CNIL 2022-100 case no. 1: the account is never locked), clear error bodies, TLS refusal."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+import typer
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+from test_identity import Person, enrol, strong_password
+from typer.testing import CliRunner
+
+from airlock.errors import AirlockError
+from airlock.identity.directory import Directory, Policy
+from airlock.identity.models import OrganisationKind, Role
+from airlock.server import SECURITY_HEADERS, create_app
+from airlock.store import open_store
+from airlock.store.models import utcnow
+from airlock.vault.events import SecurityEvent, subscribe
+
+PUBLIC = {("GET", "/api/health"), ("GET", "/login"), ("POST", "/login"), ("POST", "/api/login")}
+EVERYONE = set(Role)
+ACCOUNT_READERS = {Role.ADMINISTRATOR, Role.SECURITY_OFFICER, Role.AUDITOR}
+MANDATE_READERS = {Role.CONTROLLER_APPROVER, Role.PROCESSOR_OPERATOR, Role.SECURITY_OFFICER, Role.AUDITOR}
+# Who may call what, written from the issue (the administrator manages accounts but reads no data and approves nothing).
+MATRIX = {
+    ("POST", "/api/logout"): EVERYONE,
+    ("POST", "/api/reauth"): EVERYONE,
+    ("GET", "/api/me"): EVERYONE,
+    ("POST", "/api/me/recovery-codes"): EVERYONE,
+    ("GET", "/api/openapi.json"): EVERYONE,
+    ("GET", "/api/accounts"): ACCOUNT_READERS,
+    ("POST", "/api/accounts"): {Role.ADMINISTRATOR},
+    ("GET", "/api/accounts/{account_id}"): ACCOUNT_READERS,
+    ("POST", "/api/accounts/{account_id}/disable"): {Role.ADMINISTRATOR, Role.SECURITY_OFFICER},
+    ("GET", "/api/organisations"): EVERYONE,
+    ("POST", "/api/organisations"): {Role.ADMINISTRATOR},
+    ("GET", "/api/organisations/{organisation_id}"): EVERYONE,
+    ("GET", "/api/tokens"): EVERYONE,
+    ("POST", "/api/tokens"): EVERYONE,
+    ("DELETE", "/api/tokens/{token_id}"): EVERYONE,
+    ("GET", "/api/mandates"): MANDATE_READERS,
+    ("POST", "/api/mandates"): {Role.PROCESSOR_OPERATOR},
+    ("GET", "/api/mandates/{mandate_id}"): MANDATE_READERS,
+    ("POST", "/api/webauthn/register/options"): EVERYONE,
+    ("POST", "/api/webauthn/register"): EVERYONE,
+}
+
+
+def routes(app: FastAPI) -> list[tuple[str, str]]:
+    """Every (method, path) the application itself declares."""
+    return sorted((m, r.path) for r in app.routes if isinstance(r, APIRoute) for m in r.methods)
+
+
+@dataclass
+class World:
+    app: FastAPI
+    directory: Directory
+    people: dict[str, Person]
+    organisations: dict[str, str]
+    mandates: dict[str, str]
+
+    def client(self, who: str | None = None, address: str = "testclient") -> TestClient:
+        client = TestClient(self.app, client=(address, 50000))
+        if who is not None:
+            person = self.people[who]
+            answer = client.post("/api/login", json={"email": person.email, "password": person.password, "totp": person.code()})
+            assert answer.status_code == 200, answer.text
+            client.headers["X-CSRF-Token"] = answer.json()["csrf_token"]
+        return client
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    store = open_store(f"sqlite:///{tmp_path}/airlock.db")
+    directory = Directory(store)
+    secret = strong_password()
+    admin = directory.bootstrap("Ada Lovelace", "ada.lovelace@processor.example", "Processor SA", secret)
+    processor = admin.account.organisation_id
+    a = directory.create_organisation("Laboratoire Alpha", OrganisationKind.CONTROLLER).id
+    b = directory.create_organisation("Laboratoire Beta", OrganisationKind.CONTROLLER).id
+    people = {
+        "administrator": Person(admin, secret),
+        "approver-a": enrol(directory, "Marie Curie", a, Role.CONTROLLER_APPROVER),
+        "approver-b": enrol(directory, "Louis Pasteur", b, Role.CONTROLLER_APPROVER),
+        "operator": enrol(directory, "Alan Turing", processor, Role.PROCESSOR_OPERATOR),
+        "security-officer": enrol(directory, "Grace Hopper", processor, Role.SECURITY_OFFICER),
+        "auditor": enrol(directory, "Emmy Noether", processor, Role.AUDITOR),
+    }
+    mandates = {"a": directory.register_mandate("M-ALPHA-1", a, "a" * 64, "/srv/mandates/alpha.yaml").id,
+                "b": directory.register_mandate("M-BETA-1", b, "b" * 64, "/srv/mandates/beta.yaml").id}
+    yield World(create_app(directory), directory, people, {"a": a, "b": b, "processor": processor}, mandates)
+    store.close()
+
+
+ROLE_HOLDER = {Role.ADMINISTRATOR: "administrator", Role.CONTROLLER_APPROVER: "approver-a", Role.PROCESSOR_OPERATOR: "operator",
+               Role.SECURITY_OFFICER: "security-officer", Role.AUDITOR: "auditor"}
+
+
+def _call(client: TestClient, method: str, path: str) -> httpx.Response:
+    path = re.sub(r"\{[^}]+\}", "no-such-id", path)
+    return client.request(method, path, json={} if method in {"POST", "DELETE"} else None)
+
+
+def test_only_health_and_login_answer_without_authentication(world: World) -> None:
+    anonymous = world.client()
+    declared = routes(world.app)
+    assert PUBLIC <= set(declared)
+    for method, path in declared:
+        answer = _call(anonymous, method, path)
+        if (method, path) in PUBLIC:
+            assert answer.status_code != 401, (method, path)
+        else:
+            assert answer.status_code == 401, (method, path, answer.status_code)
+            assert "authentication required" in answer.json()["detail"]
+            assert answer.headers["www-authenticate"] == "Bearer"
+    assert anonymous.get("/openapi.json").status_code == 404 and anonymous.get("/docs").status_code == 404
+
+
+def test_every_route_is_in_the_role_matrix_and_each_role_gets_exactly_its_routes(world: World) -> None:
+    assert {r for r in routes(world.app) if r not in PUBLIC} == set(MATRIX)
+    clients = {role: world.client(holder) for role, holder in ROLE_HOLDER.items()}
+    logout = ("POST", "/api/logout")
+    for (method, path), allowed in sorted(MATRIX.items(), key=lambda item: item[0] == logout):  # logging out last
+        for role, client in clients.items():
+            answer = _call(client, method, path)
+            assert answer.status_code < 500, (method, path, role)
+            if role in allowed:
+                assert answer.status_code not in (401, 403), (method, path, role, answer.text)
+            else:
+                assert answer.status_code == 403, (method, path, role)
+                assert f"role {role} may not {method}" in answer.json()["detail"]
+
+
+def test_nothing_of_one_controller_is_visible_to_another_through_any_route_with_an_id(world: World) -> None:
+    alpha, beta = world.client("approver-a"), world.client("approver-b")
+    token_a = alpha.post("/api/tokens", json={"label": "cli", "scopes": ["read"], "days": 1}).json()["token"]["id"]
+    ids_of_a = {"organisation_id": world.organisations["a"], "mandate_id": world.mandates["a"],
+                "account_id": world.people["approver-a"].id, "token_id": token_a}
+    secrets_of_a = ["Laboratoire Alpha", world.people["approver-a"].email, "Marie Curie", "/srv/mandates/alpha.yaml", "a" * 64]
+    with_ids = [(m, p) for m, p in routes(world.app) if "{" in p]
+    assert with_ids
+    for method, path in with_ids:
+        params = re.findall(r"\{([^}]+)\}", path)
+        assert set(params) <= set(ids_of_a), f"{path}: say which of A's ids to try for {params}"
+        answer = beta.request(method, path.format(**ids_of_a))
+        assert answer.status_code in (403, 404), (method, path, answer.status_code)
+        assert not any(secret in answer.text for secret in secrets_of_a), (method, path)
+        # Indistinguishable from an id that does not exist: B cannot even learn that A's ids are real.
+        unknown = beta.request(method, path.format(**{k: "0" * len(v) for k, v in ids_of_a.items()}))
+        masked = {k: "0" * len(v) for k, v in ids_of_a.items()}
+        assert (unknown.status_code, unknown.json()) == (answer.status_code, _masked(answer.json(), ids_of_a, masked)), (method, path)
+    # The same ids are real: A sees them.
+    assert alpha.get(f"/api/organisations/{world.organisations['a']}").status_code == 200
+    assert alpha.get(f"/api/mandates/{world.mandates['a']}").json()["organisation_id"] == world.organisations["a"]
+    assert [t["id"] for t in alpha.get("/api/tokens").json() if t["revoked_at"] is None] == [token_a]  # B's DELETE did nothing
+    # Lists hold only B's own.
+    assert [m["id"] for m in beta.get("/api/mandates").json()] == [world.mandates["b"]]
+    assert [o["id"] for o in beta.get("/api/organisations").json()] == [world.organisations["b"]]
+    assert beta.get("/api/tokens").json() == []
+    staff = world.client("operator")
+    assert {m["id"] for m in staff.get("/api/mandates").json()} == set(world.mandates.values())
+
+
+def _masked(body: dict, ids: dict[str, str], masks: dict[str, str]) -> dict:
+    text = body["detail"]
+    for name, value in ids.items():
+        text = text.replace(value, masks[name])
+    return {"detail": text}
+
+
+def test_the_administrator_manages_accounts_and_reads_no_mandate(world: World) -> None:
+    admin = world.client("administrator")
+    created = admin.post("/api/accounts", json={"name": "Rosalind Franklin", "email": "rosalind.franklin@alpha.example",
+                                                "organisation_id": world.organisations["a"], "role": "controller-approver",
+                                                "password": strong_password()})
+    assert created.status_code == 201, created.text
+    assert created.json()["totp_uri"].startswith("otpauth://totp/") and len(created.json()["recovery_codes"]) == 10
+    generic = admin.post("/api/accounts", json={"name": "Support", "email": "support@alpha.example", "organisation_id": world.organisations["a"],
+                                                "role": "controller-approver", "password": strong_password()})
+    assert generic.status_code == 400 and "generic name" in generic.json()["detail"]
+    weak = admin.post("/api/accounts", json={"name": "Irène Joliot", "email": "irene.joliot@alpha.example", "organisation_id": world.organisations["a"],
+                                             "role": "controller-approver", "password": "Joliot2024!"})
+    assert weak.status_code == 400 and "80 are required" in weak.json()["detail"] and "Joliot2024!" not in weak.text
+    assert admin.get("/api/mandates").status_code == 403
+    assert admin.get(f"/api/mandates/{world.mandates['a']}").status_code == 403
+
+
+def test_state_changes_of_a_session_need_the_csrf_token(world: World) -> None:
+    client = world.client("approver-a")
+    good = client.headers.pop("X-CSRF-Token")
+    missing = client.post("/api/me/recovery-codes")
+    assert missing.status_code == 403 and "CSRF token missing or wrong" in missing.json()["detail"]
+    assert client.post("/api/me/recovery-codes", headers={"X-CSRF-Token": "forged"}).status_code == 403
+    # A cookie set by a sibling site with a matching header is still not this session's token.
+    assert client.post("/api/me/recovery-codes", headers={"X-CSRF-Token": "forged"}, cookies={"airlock_csrf": "forged"}).status_code == 403
+    assert client.get("/api/me").status_code == 200  # reads need none
+    assert client.post("/api/me/recovery-codes", headers={"X-CSRF-Token": good}).status_code == 200
+
+
+def test_bearer_tokens_are_scoped_and_never_fresh(world: World) -> None:
+    session = world.client("operator")
+    read = session.post("/api/tokens", json={"label": "reports", "scopes": ["read"], "days": 7}).json()
+    write = session.post("/api/tokens", json={"label": "automation", "scopes": ["read", "write"], "days": 7}).json()
+    bot = TestClient(world.app)
+    as_read = {"Authorization": f"Bearer {read['secret']}"}
+    assert bot.get("/api/me", headers=as_read).json()["via"] == "token"
+    denied = bot.post("/api/mandates", headers=as_read, json={})
+    assert denied.status_code == 403 and "lacks the 'write' scope" in denied.json()["detail"]
+    as_write = {"Authorization": f"Bearer {write['secret']}"}
+    registered = bot.post("/api/mandates", headers=as_write, json={"id": "M-ALPHA-2", "organisation_id": world.organisations["a"],
+                                                                   "digest": "c" * 64, "path": "/srv/mandates/alpha-2.yaml"})
+    assert registered.status_code == 201  # no CSRF token needed: a bearer token is not sent by browsers on their own
+    sensitive = bot.post("/api/tokens", headers=as_write, json={"label": "more", "scopes": ["read"], "days": 1})
+    assert sensitive.status_code == 403 and "POST /api/reauth" in sensitive.json()["detail"]
+    assert session.delete(f"/api/tokens/{read['token']['id']}").json()["revoked_at"] is not None
+    assert bot.get("/api/me", headers=as_read).status_code == 401
+    assert bot.get("/api/me", headers={"Authorization": "Basic YWRtaW46YWRtaW4="}).json()["detail"].startswith("Authorization header")
+
+
+def test_sensitive_actions_need_a_recent_password_and_totp(world: World) -> None:
+    client = world.client("approver-a")
+    with world.directory.store.engine.begin() as c:
+        c.execute(sa.text("UPDATE auth_session SET authenticated_at = :t"), {"t": utcnow() - timedelta(minutes=30)})
+    stale = client.post("/api/tokens", json={"label": "cli", "scopes": ["read"], "days": 1})
+    assert stale.status_code == 403 and "needs your password and TOTP again" in stale.json()["detail"]
+    person = world.people["approver-a"]
+    assert client.post("/api/reauth", json={"password": person.password}).json()["detail"].startswith("second factor missing")
+    fresh = client.post("/api/reauth", json={"password": person.password, "totp": person.code()})
+    assert fresh.status_code == 200
+    assert client.post("/api/tokens", json={"label": "cli", "scopes": ["read"], "days": 1}).status_code == 201
+
+
+def test_failed_logins_slow_an_address_down_but_never_lock_the_account(world: World) -> None:
+    person = world.people["approver-a"]
+    attacker = world.client(address="198.51.100.7")
+    for _ in range(10):
+        answer = attacker.post("/api/login", json={"email": person.email, "password": "guess-" + strong_password(), "totp": "123456"})
+        assert answer.status_code == 401 and answer.json()["detail"].startswith("wrong e-mail, password or second-factor code")
+    throttled = attacker.post("/api/login", json={"email": person.email, "password": person.password, "totp": person.code()})
+    assert throttled.status_code == 429 and int(throttled.headers["retry-after"]) > 0
+    # CNIL 2022-100 case no. 1: 80-bit passwords, no lockout; the person logs in from their own address at once.
+    assert world.client("approver-a", address="203.0.113.5").get("/api/me").status_code == 200
+
+
+def test_wrong_codes_after_a_right_password_are_throttled_silently_and_reported(world: World) -> None:
+    seen: list[SecurityEvent] = []
+    unsubscribe = subscribe(seen.append)
+    try:
+        person = world.people["operator"]
+        client = world.client(address="192.0.2.10")
+        right = person.code()
+        wrong = str((int(right) + 500_000) % 1_000_000).zfill(6)
+        for _ in range(5):
+            assert client.post("/api/login", json={"email": person.email, "password": person.password, "totp": wrong}).status_code == 401
+        refused = client.post("/api/login", json={"email": person.email, "password": person.password, "totp": right})
+        assert refused.status_code == 401 and refused.json()["detail"].startswith("wrong e-mail, password or second-factor code")
+    finally:
+        unsubscribe()
+    assert [e.detail for e in seen if e.kind == "identity.second_factor_failures"] == [{"account": person.id}]
+
+
+def test_errors_are_one_line_json_without_the_input(world: World) -> None:
+    client = world.client()
+    secret = "Pa55-" + "x" * 2000
+    answer = client.post("/api/login", json={"email": "marie.curie@example.org", "password": secret, "totp": "123456"})
+    assert answer.status_code == 422 and "password" in answer.json()["detail"] and "xxxx" not in answer.text
+    assert "\n" not in answer.json()["detail"] and "Traceback" not in answer.text
+    missing = client.post("/api/login", json={"email": "marie.curie@example.org", "password": "whatever"})
+    assert missing.status_code == 401 and "second factor missing" in missing.json()["detail"]
+
+
+def test_security_headers_on_every_answer(world: World) -> None:
+    client = world.client()
+    for answer in (client.get("/api/health"), client.get("/api/me"), client.get("/login")):
+        for name, value in SECURITY_HEADERS.items():
+            assert answer.headers[name] == value
+
+
+def test_the_console_login_page_opens_a_session(world: World) -> None:
+    client = world.client()
+    page = client.get("/login")
+    assert page.status_code == 200 and '<form method="post" action="/login">' in page.text
+    person = world.people["auditor"]
+    refused = client.post("/login", data={"email": person.email, "password": person.password})
+    assert refused.status_code == 401 and "second factor missing" in refused.text
+    answer = client.post("/login", data={"email": person.email, "password": person.password, "totp": person.code()})
+    assert answer.status_code == 200 and answer.json()["role"] == "auditor"  # followed the redirect to /api/me
+    cookie = next(c for c in client.cookies.jar if c.name == "airlock_session")
+    assert cookie.has_nonstandard_attr("HttpOnly") and cookie.get_nonstandard_attr("SameSite") == "strict"
+
+
+def test_a_second_browser_on_the_same_account_is_refused(world: World) -> None:
+    world.client("operator", address="192.0.2.1")
+    person = world.people["operator"]
+    other = world.client(address="192.0.2.2")
+    answer = other.post("/api/login", json={"email": person.email, "password": person.password, "totp": person.code()})
+    assert answer.status_code == 403 and "in use from another client" in answer.json()["detail"]
+
+
+def test_webauthn_registration_options_and_a_bad_answer(world: World) -> None:
+    client = world.client("security-officer")
+    options = client.post("/api/webauthn/register/options").json()
+    assert options["rp"]["id"] == "testserver" and options["user"]["name"] == world.people["security-officer"].email
+    assert options["challenge"]
+    bad = client.post("/api/webauthn/register", json={"id": "x", "rawId": "x", "type": "public-key", "response": {}})
+    assert bad.status_code == 400 and "registration refused" in bad.json()["detail"]
+    again = client.post("/api/webauthn/register", json={"id": "x"})
+    assert again.status_code == 400 and "no registration in progress" in again.json()["detail"]  # the challenge was spent
+
+
+# --- airlock serve -------------------------------------------------------------------------------------------------------
+
+
+def _serve_app() -> typer.Typer:
+    from airlock.cli.serve import serve
+
+    app = typer.Typer()
+    app.command()(serve)
+    return app
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.1", "lab-airlock.example", "::"])
+def test_serving_beyond_loopback_without_tls_is_refused(host: str, tmp_path: Path) -> None:
+    result = CliRunner().invoke(_serve_app(), ["--host", host, "--database", f"sqlite:///{tmp_path}/a.db"], env={"AIRLOCK_TLS_CERT": "", "AIRLOCK_TLS_KEY": ""})
+    assert isinstance(result.exception, AirlockError)
+    assert str(result.exception).startswith(f"refusing to listen on {host} without TLS")
+    assert not (tmp_path / "a.db").exists()  # refused before anything is opened
+
+
+def test_missing_tls_files_are_named(tmp_path: Path) -> None:
+    result = CliRunner().invoke(_serve_app(), ["--host", "0.0.0.0", "--tls-cert", str(tmp_path / "cert.pem"), "--tls-key", str(tmp_path / "key.pem")])
+    assert isinstance(result.exception, AirlockError) and "cert.pem: no such file" in str(result.exception)
+
+
+def test_serve_on_loopback_answers_health_and_nothing_else(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "AIRLOCK_HOME": str(tmp_path), "AIRLOCK_DATABASE_URL": ""}
+    code = "from airlock.cli.serve import serve; import typer; typer.run(serve)"
+    server = subprocess.Popen([sys.executable, "-c", code, "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        for _ in range(100):
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("airlock serve did not answer on loopback")
+        assert health.json() == {"status": "ok"} and "server" not in health.headers
+        assert httpx.get(f"http://127.0.0.1:{port}/api/mandates").status_code == 401
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert (tmp_path / "airlock.db").exists()
