@@ -25,7 +25,7 @@ from test_identity import Person, enrol, strong_password
 from typer.testing import CliRunner
 
 from airlock.errors import AirlockError
-from airlock.identity.directory import Directory, Policy
+from airlock.identity.directory import Directory
 from airlock.identity.models import OrganisationKind, Role
 from airlock.server import SECURITY_HEADERS, create_app
 from airlock.store import open_store

@@ -44,8 +44,20 @@ from airlock.store import Store
 from airlock.store.models import new_run_id, utcnow
 from airlock.vault.events import SecurityEvent, emit
 
-__all__ = ["AuthenticationError", "Directory", "Enrolment", "NotFound", "OpenedSession", "PermissionDenied", "Policy", "Principal",
-           "SecondFactorError", "SharedAccountError", "TOKEN_SCOPES", "WRONG_CREDENTIALS"]
+__all__ = [
+    "TOKEN_SCOPES",
+    "WRONG_CREDENTIALS",
+    "AuthenticationError",
+    "Directory",
+    "Enrolment",
+    "NotFound",
+    "OpenedSession",
+    "PermissionDenied",
+    "Policy",
+    "Principal",
+    "SecondFactorError",
+    "SharedAccountError",
+]
 
 TOKEN_SCOPES = ("read", "write")
 WRONG_CREDENTIALS = "wrong e-mail, password or second-factor code; check them, or use a recovery code if the TOTP device is lost"

@@ -16,8 +16,17 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from airlock.store.models import Base, UtcDateTime, new_run_id, utcnow
 
-__all__ = ["Account", "ApiToken", "AuthSession", "OrganisationKind", "Organisation", "RecoveryCode", "RegisteredMandate",
-           "Role", "WebAuthnCredential"]
+__all__ = [
+    "Account",
+    "ApiToken",
+    "AuthSession",
+    "Organisation",
+    "OrganisationKind",
+    "RecoveryCode",
+    "RegisteredMandate",
+    "Role",
+    "WebAuthnCredential",
+]
 
 
 class OrganisationKind(StrEnum):

@@ -27,7 +27,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
 from airlock.errors import AirlockError
-from airlock.identity.directory import AuthenticationError, Directory, NotFound, PermissionDenied
+from airlock.identity.directory import (
+    AuthenticationError,
+    Directory,
+    NotFound,
+    PermissionDenied,
+)
 from airlock.server.ratelimit import SlidingWindow
 
 __all__ = ["Directory", "check_listen", "create_app"]

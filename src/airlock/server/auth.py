@@ -15,7 +15,12 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
 from airlock.identity import tokens
-from airlock.identity.directory import AuthenticationError, Directory, PermissionDenied, Principal
+from airlock.identity.directory import (
+    AuthenticationError,
+    Directory,
+    PermissionDenied,
+    Principal,
+)
 from airlock.identity.models import Role
 
 __all__ = ["CSRF_COOKIE", "CSRF_HEADER", "SESSION_COOKIE", "allow", "authenticated", "directory", "require_fresh_auth"]

@@ -10,9 +10,23 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from airlock.identity.directory import WRONG_CREDENTIALS, AuthenticationError, Directory, OpenedSession, Principal, SecondFactorError
+from airlock.identity.directory import (
+    WRONG_CREDENTIALS,
+    AuthenticationError,
+    Directory,
+    OpenedSession,
+    Principal,
+    SecondFactorError,
+)
 from airlock.server import schemas
-from airlock.server.auth import CSRF_COOKIE, SESSION_COOKIE, authenticated, client_of, directory, require_fresh_auth
+from airlock.server.auth import (
+    CSRF_COOKIE,
+    SESSION_COOKIE,
+    authenticated,
+    client_of,
+    directory,
+    require_fresh_auth,
+)
 from airlock.vault.events import SecurityEvent, emit
 
 router = APIRouter()

@@ -128,3 +128,7 @@ def open_store(url: str | None = None) -> Store:
         reason = str(e.orig).strip().splitlines()[0] if e.orig else type(e).__name__
         raise AirlockError(f"cannot open the metadata store {dburl.describe(url)}: {reason}; check AIRLOCK_DATABASE_URL") from None
     return Store(engine)
+
+# The identity tables live in this store too (migration 0003): their models join Base.metadata whenever the store is
+# imported, so that models and migrations compare whole.
+import airlock.identity.models  # noqa: E402,F401
