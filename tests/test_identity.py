@@ -371,3 +371,32 @@ def test_mandates_are_seen_only_by_their_controller(directory: Directory, lab: s
         directory.register_mandate("M-P", processor, "c" * 64, "/srv/mandates/p.yaml")
     with pytest.raises(AirlockError, match="already registered"):
         directory.register_mandate("M-A", lab, "d" * 64, "/srv/mandates/a2.yaml")
+
+
+# --- airlock admin bootstrap ---------------------------------------------------------------------------------------------
+
+
+def test_admin_bootstrap_enrols_totp_at_once_and_runs_once(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import typer
+    from typer.testing import CliRunner
+
+    from airlock.cli import admin
+
+    app = typer.Typer()
+    app.add_typer(admin.app, name="admin")  # as the integrator registers it
+    url, secret = f"sqlite:///{tmp_path}/airlock.db", strong_password()
+    args = ["admin", "bootstrap", "--name", "Ada Lovelace", "--email", "ada.lovelace@processor.example", "--organisation", "Processor SA", "--database", url]
+    first = CliRunner().invoke(app, args, env={"AIRLOCK_BOOTSTRAP_PASSWORD": secret})
+    assert first.exit_code == 0, first.output
+    uri = next(line for line in first.output.split() if line.startswith("otpauth://totp/"))
+    codes = [line.strip() for line in first.output.splitlines() if line.startswith("  ")]
+    assert len(codes) == 10 and secret not in first.output
+    with open_store(url) as store:
+        directory = Directory(store)
+        totp_code = pyotp.parse_uri(uri).now()
+        assert directory.authenticate("ada.lovelace@processor.example", secret, totp=totp_code).role == Role.ADMINISTRATOR
+        assert directory.authenticate("ada.lovelace@processor.example", secret, recovery_code=codes[0]).role == Role.ADMINISTRATOR
+    again = CliRunner().invoke(app, [*args[:5], "alan.turing@processor.example", *args[6:]], env={"AIRLOCK_BOOTSTRAP_PASSWORD": strong_password()})
+    assert isinstance(again.exception, AirlockError) and "an administrator already exists" in str(again.exception)
+    weak = CliRunner().invoke(app, [*args[:-1], f"sqlite:///{tmp_path}/other.db"], env={"AIRLOCK_BOOTSTRAP_PASSWORD": "admin"})
+    assert isinstance(weak.exception, AirlockError) and "80 are required" in str(weak.exception)

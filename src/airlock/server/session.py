@@ -13,7 +13,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from airlock.identity.directory import (
     WRONG_CREDENTIALS,
     AuthenticationError,
-    Directory,
     OpenedSession,
     Principal,
     SecondFactorError,
@@ -90,7 +89,7 @@ def logout(request: Request, response: Response, who: Principal = Depends(authen
 def reauth(request: Request, credentials: schemas.Credentials, who: Principal = Depends(authenticated)) -> schemas.Fresh:
     """Password and second factor again, before a sensitive action (approve, accept, purge, keys, accounts)."""
     people = directory(request)
-    _not_throttled(request, people, who.email)
+    _not_throttled(request, who.email)
     try:
         until = people.reauthenticate(who, credentials.password, credentials.totp, credentials.recovery_code)
     except AuthenticationError as e:
@@ -119,7 +118,7 @@ def openapi(request: Request, who: Principal = Depends(authenticated)) -> dict:
 
 def _log_in(request: Request, credentials: schemas.Login) -> OpenedSession:
     people = directory(request)
-    _not_throttled(request, people, credentials.email)
+    _not_throttled(request, credentials.email)
     try:
         account = people.authenticate(credentials.email, credentials.password, credentials.totp, credentials.recovery_code)
     except AuthenticationError as e:
@@ -128,7 +127,7 @@ def _log_in(request: Request, credentials: schemas.Login) -> OpenedSession:
     return people.open_session(account, *client_of(request))
 
 
-def _not_throttled(request: Request, people: Directory, email: str) -> None:
+def _not_throttled(request: Request, email: str) -> None:
     limits = request.app.state.limits
     _, address = client_of(request)
     wait = limits.address.retry_after(address)
