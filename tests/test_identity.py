@@ -279,6 +279,8 @@ def test_a_second_client_while_the_first_is_active_is_blocked_and_reported(direc
     assert len(shared) == 1 and shared[0].detail["account"] == person.id and shared[0].detail["other_session"] == first.id
     assert shared[0].detail["blocked"] == "true"
     assert all(person.email not in v and "10.0.0" not in v for v in shared[0].detail.values())  # ids only
+    with directory.store.engine.connect() as c:
+        assert c.execute(sa.text("SELECT count(*) FROM auth_session")).scalar_one() == 1  # the refused login opened nothing
     # The same client logging in again is the same person.
     _login(directory, person, "browser-1", "10.0.0.1")
 

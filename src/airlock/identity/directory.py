@@ -322,9 +322,10 @@ class Directory:
             session = AuthSession(id=new_run_id(), account_id=account.id, digest=tokens.digest(token), csrf_digest=tokens.digest(csrf), client=client,
                                   address=address, created_at=now, last_seen_at=now, authenticated_at=now,
                                   expires_at=now + self.policy.session_max)
-            if other is not None:
-                self._shared(account.id, session.id, other.id)
-            s.add(session)
+            if other is None or self.policy.shared_account == "alert":
+                s.add(session)
+        if other is not None:  # after the commit: a subscriber may write to the same database
+            self._shared(account.id, session.id, other.id)
         return OpenedSession(session.id, account.id, token, csrf, now, session.expires_at)
 
     def _in_use(self, session: AuthSession, now: datetime) -> bool:
