@@ -20,7 +20,9 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from airlock.cli import certificate, delivery, demo, doctor, dpa, keys, mandate, model, plan, records, run, synth, vault
+    from airlock.cli import (
+        admin, certificate, delivery, demo, doctor, dpa, keys, mandate, model, plan, records, run, serve, synth, vault,
+    )
 
     app.command("model")(model.show)
     app.command("plan")(plan.plan)
@@ -37,6 +39,8 @@ def _register() -> None:
     app.add_typer(dpa.app, name="dpa")
     app.command("records")(records.records)
     app.command("doctor")(doctor.doctor)
+    app.add_typer(admin.app, name="admin")
+    app.command("serve")(serve.serve)
 
 
 _register()
