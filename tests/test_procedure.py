@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -25,10 +26,12 @@ from airlock.procedure.lifecycle import State, StepRefused
 from airlock.procedure.records import RunStore
 from airlock.procedure.report import write_report
 from airlock.procedure.runner import Procedure, Targets
+from airlock.procedure.scheduler import ACTOR, PurgeWorker, purge_due
 from airlock.signing import SigningIdentity
 from airlock.store import open_store
 from airlock.synth import blis
 from airlock.vault import PassphraseKeyring, Vault
+from airlock.vault.certificate import DeletionCertificate
 from airlock.vault.delivery import keygen, open_delivery
 
 PASSPHRASE = "a passphrase for the tests only"
@@ -231,13 +234,35 @@ def test_deadline_purge_needs_no_person(lab: Lab) -> None:
     p.extract(run_id, lab.processor)
     chunks = list((lab.home / "vault" / run_id).glob("**/*.chunk"))
     assert chunks
+    assert purge_due(p, lab.processor, dt.date.today()) == []  # not yet due
     later = dt.date.today() + dt.timedelta(days=400)  # past the mandate's deadline
-    due = p.due(later, grace_days=lambda r: 0)
-    assert [r.id for r in due] == [run_id]
-    p.abort(run_id, lab.processor, "mandate deadline passed")
-    run = p.purge(run_id, lab.processor, "mandate deadline passed", actor_name="scheduler")
-    assert run.status == State.PURGED and not any(c.exists() for c in chunks)
-    assert json.loads(run.certificate)["actor"] == "scheduler"
+    purged = purge_due(p, lab.processor, later)
+    assert [r.id for r in purged] == [run_id] and purged[0].status == State.PURGED
+    assert not any(c.exists() for c in chunks)
+    certificate = DeletionCertificate.load(lab.home / "vault" / run_id / "certificate.json")
+    certificate.verify(lab.processor.public)
+    assert certificate.actor == ACTOR and certificate.reason == "mandate deadline passed"
+
+
+def test_the_background_worker_purges_due_runs(lab: Lab) -> None:
+    p = lab.procedure
+    run_id = lab.approved_run()
+    p.extract(run_id, lab.processor)
+
+    @contextmanager
+    def procedure():
+        yield p
+
+    worker = PurgeWorker(procedure, lab.processor, interval=0.05, today=lambda: dt.date.today() + dt.timedelta(days=400))
+    worker.start()
+    try:
+        deadline = time.monotonic() + 20
+        while p.store.get(run_id).status != State.PURGED and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        worker.stop()
+        worker.join()
+    assert p.store.get(run_id).status == State.PURGED
 
 
 def test_a_file_delivery_needs_the_controllers_recipient(lab: Lab) -> None:

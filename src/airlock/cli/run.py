@@ -30,6 +30,7 @@ from airlock.procedure.lifecycle import State
 from airlock.procedure.records import RunStore
 from airlock.procedure.report import write_report
 from airlock.procedure.runner import Procedure, Targets
+from airlock.procedure.scheduler import purge_due
 from airlock.store import open_store
 from airlock.vault import Vault
 
@@ -268,12 +269,7 @@ def purge(
     signer = open_key(key)
     with procedure() as p:
         if due:
-            today = dt.date.today()
-            for run in p.due(today, lambda r: load_mandate(r.mandate_path).grace_days):
-                reason = "mandate deadline passed" if run.deadline and run.deadline < today else f"{run.status.replace('_', ' ')}: staging no longer needed"
-                if run.status not in (State.ACCEPTED, State.ABORTED, State.FAILED):
-                    run = p.abort(run.id, signer, reason)
-                run = p.purge(run.id, signer, reason, actor_name="scheduler (airlock purge --due)")
+            for run in purge_due(p, signer, dt.date.today()):
                 _said(run.id, run.status)
             return
         if run_id is None:

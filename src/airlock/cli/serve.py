@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
 
+from airlock.cli.keys import open_key
+from airlock.cli.run import procedure
 from airlock.identity.directory import Directory, Policy
+from airlock.procedure.scheduler import PurgeWorker
 from airlock.server import check_listen, create_app
 from airlock.store import open_store
 
@@ -21,7 +25,8 @@ def serve(
     """Serve the Airlock API: nothing answers without authentication but /api/health and the login.
 
     Refuses to listen on a non-loopback address without TLS. Session, re-authentication and
-    shared-account settings come from AIRLOCK_* variables (docs/identity.md).
+    shared-account settings come from AIRLOCK_* variables (docs/identity.md). With AIRLOCK_PROCESSOR_KEY (the
+    processor's signing key; passphrase in AIRLOCK_KEY_PASSPHRASE) a background worker purges due runs hourly.
 
     Example: airlock serve --host 0.0.0.0 --port 8443 --tls-cert /etc/airlock/cert.pem --tls-key /etc/airlock/key.pem
     """
@@ -29,6 +34,13 @@ def serve(
 
     check_listen(host, tls_cert, tls_key)
     app = create_app(Directory(open_store(database), Policy.from_environ()))
+    processor_key = os.environ.get("AIRLOCK_PROCESSOR_KEY")
+    if processor_key:
+        # The background worker purges due runs; the processor's key signs the deletion certificates.
+        PurgeWorker(procedure, open_key(Path(processor_key))).start()
+    else:
+        typer.echo("note: AIRLOCK_PROCESSOR_KEY is not set, so this server purges nothing by itself; "
+                   "schedule 'airlock purge --due --key ...' (cron or a systemd timer)", err=True)
     # No proxy headers: the client address feeds rate limiting and shared-account detection, so it is not taken from the request.
     uvicorn.run(app, host=host, port=port, ssl_certfile=tls_cert, ssl_keyfile=tls_key, proxy_headers=False, server_header=False,
                 log_level="info")
