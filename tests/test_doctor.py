@@ -15,16 +15,20 @@ import typer
 from typer.testing import CliRunner
 
 from airlock.cli.doctor import doctor
+from airlock.identity.directory import Directory, Policy
 from airlock.mandate import load_mandate, sign_mandate, signature_path
 from airlock.paperwork import agreement, current
 from airlock.paperwork.doctor import agreement_path, diagnose
 from airlock.signing import SigningIdentity
+from airlock.store import open_store
 from airlock.vault import PassphraseKeyring, Vault
 from airlock.vault.keyring import Argon2Cost
 
 ROOT = Path(__file__).resolve().parents[1]
 TODAY = dt.date(2026, 11, 29)
-NOT_YET_CHECKABLE = {"authenticated_routes", "no_shared_accounts", "alerts_acknowledged", "ledger_verifies"}
+NOT_YET_CHECKABLE = {"alerts_acknowledged", "ledger_verifies"}
+
+ADMIN_PASSWORD = "Correct-Horse-Battery-Staple-2026!"
 
 
 @pytest.fixture
@@ -37,6 +41,8 @@ def deployment(tmp_path, monkeypatch) -> Path:
     monkeypatch.chdir(tmp_path)  # no stray .env
     PassphraseKeyring.create(home / "keyring.json", "correct horse battery", Argon2Cost(1, 8 * 1024, 1))
     Vault(home / "vault")
+    with open_store(f"sqlite:///{home / 'airlock.db'}") as store:  # the server's store, with its first administrator
+        Directory(store, Policy()).bootstrap("Claire Dubois", "claire.dubois@passerelle.example", "Passerelle", ADMIN_PASSWORD)
     mandate = tmp_path / "mandate.yaml"
     shutil.copy(ROOT / "examples" / "mandate.yaml", mandate)
     for name, role in (("Dr Anne Martin", "controller"), ("Karim Benali", "processor")):
@@ -164,3 +170,19 @@ def test_cli_doctor_json_and_exit_status(deployment, monkeypatch):
     monkeypatch.setenv("AIRLOCK_MFA", "off")
     weak = runner.invoke(cli, ["--mandate", str(deployment)])
     assert weak.exit_code == 1 and "AIRLOCK_MFA=off" in weak.output
+
+
+def test_a_generic_account_fails_its_check(deployment, tmp_path):
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "home" / "airlock.db") as db:  # slipped in behind the directory's back
+        db.execute("UPDATE account SET name = 'admin', email = 'admin@passerelle.example'")
+    assert failing(deployment) == {"no_shared_accounts"}
+
+
+def test_a_public_route_fails_its_check(deployment, monkeypatch):
+    from airlock.server import mandates
+
+    monkeypatch.setattr(mandates.router, "routes", [*mandates.router.routes])
+    mandates.router.add_api_route("/api/open-door", lambda: {"open": True}, methods=["GET"])
+    assert failing(deployment) == {"authenticated_routes"}

@@ -8,6 +8,7 @@ issues): a skip is never a pass.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -22,6 +23,8 @@ from airlock.paperwork.settings import Settings
 __all__ = ["Check", "agreement_path", "diagnose", "find_agreement"]
 
 PASS, FAIL, SKIP = "pass", "fail", "skip"
+#: The only routes that answer without authentication (docs/identity.md).
+PUBLIC_ROUTES = frozenset({"GET /api/health", "GET /login", "POST /login", "POST /api/login"})
 RETENTION_MONTHS = range(6, 13)  # CNIL deliberation 2021-122: 6 months to 1 year
 #: Where a persisted passphrase would sit (besides files given with --config).
 CONFIG_PLACES = (Path(".env"), Path("/etc/airlock"))
@@ -57,16 +60,19 @@ def diagnose(
     *,
     configs: Iterable[Path] = (),
     today: dt.date | None = None,
+    store_url: str | None = None,
 ) -> list[Check]:
-    """Every check, in the order of the case's findings."""
+    """Every check, in the order of the case's findings. ``store_url``: the metadata store whose accounts to
+    check (default: AIRLOCK_DATABASE_URL, or airlock.db under the deployment's home if it exists)."""
     today = today or dt.date.today()
+    if store_url is None:
+        default = settings.home / "airlock.db"
+        store_url = os.environ.get("AIRLOCK_DATABASE_URL") or (f"sqlite:///{default}" if default.exists() else None)
     return [
         _tls(settings),
-        Check("authenticated_routes", "no unauthenticated route", "Art. 32(1)(b)", SKIP,
-              "not yet checkable: Airlock has no network interface yet"),
+        _routes(),
         _mfa(settings),
-        Check("no_shared_accounts", "no generic or shared account", "Art. 32(1)(b), Art. 32(4)", SKIP,
-              "not yet checkable: operator accounts come with the identity issue"),
+        _accounts(store_url),
         _kek(settings, [*CONFIG_PLACES, settings.home, *configs]),
         _overdue(settings, mandates, today),
         Check("alerts_acknowledged", "no security alert unacknowledged beyond its limit", "Art. 32(1)(d), Art. 33", SKIP,
@@ -77,6 +83,53 @@ def diagnose(
         _signed(mandates),
         _agreements(mandates),
     ]
+
+
+def _routes() -> Check:
+    """Every route of the API server depends on authentication, but health and the login page and form."""
+    from fastapi.routing import APIRoute
+
+    from airlock.server import create_app
+    from airlock.server.auth import authenticated
+
+    def calls(dependant):  # type: ignore[no-untyped-def]
+        yield dependant.call
+        for d in dependant.dependencies:
+            yield from calls(d)
+
+    title, article = "no unauthenticated route", "Art. 32(1)(b)"
+    routes = [r for r in create_app(None).routes if isinstance(r, APIRoute)]  # type: ignore[arg-type]
+    open_ = {f"{m} {r.path}" for r in routes if authenticated not in set(calls(r.dependant)) for m in r.methods}
+    unexpected = sorted(open_ - PUBLIC_ROUTES)
+    if unexpected:
+        return Check("authenticated_routes", title, article, FAIL, f"answer without authentication: {', '.join(unexpected)}")
+    return Check("authenticated_routes", title, article, PASS, f"{len(routes)} routes; only {', '.join(sorted(open_))} are public")
+
+
+def _accounts(store_url: str | None) -> Check:
+    """No account named after a function or a shared mailbox (one account per person)."""
+    title, article = "no generic or shared account", "Art. 32(1)(b), Art. 32(4)"
+    if store_url is None:
+        return Check("no_shared_accounts", title, article, SKIP, "no metadata store yet: no accounts to check")
+    import sqlalchemy as sa
+
+    from airlock import dburl
+    from airlock.identity.names import is_generic
+
+    engine = dburl.engine(store_url)
+    try:
+        with engine.connect() as c:
+            if not sa.inspect(c).has_table("account"):
+                return Check("no_shared_accounts", title, article, SKIP, "the store has no accounts yet")
+            rows = c.exec_driver_sql("SELECT id, name, email FROM account WHERE disabled_at IS NULL").all()
+    except sa.exc.OperationalError:
+        return Check("no_shared_accounts", title, article, FAIL, f"cannot read the metadata store {dburl.describe(store_url)}")
+    finally:
+        engine.dispose()
+    generic = [f"account {i}" for i, name, email in rows if is_generic(name) or is_generic(email.partition("@")[0])]
+    if generic:
+        return Check("no_shared_accounts", title, article, FAIL, f"generic or shared: {', '.join(generic)}; give each person an account")
+    return Check("no_shared_accounts", title, article, PASS, f"{len(rows)} active account(s), each named after a person")
 
 
 def _tls(s: Settings) -> Check:
