@@ -6,6 +6,7 @@ is exactly the history of the state (the ledger will chain these events).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,6 +16,7 @@ from airlock.store import Store
 from airlock.store.models import Run as RunRecord
 from airlock.store.models import RunEntity as RunEntityRecord
 from airlock.store.models import RunEvent, utcnow
+from airlock.vault.events import SecurityEvent, emit
 
 __all__ = ["RunEntityRecord", "RunEvent", "RunRecord", "RunStore"]
 
@@ -53,6 +55,10 @@ class RunStore:
             for column in RunRecord.__table__.columns.keys():
                 setattr(current, column, getattr(run, column))
             session.add(event)
+        # Once committed, the step is published for the ledger (airlock.ledger.connect) and the watch.
+        emit(SecurityEvent("run.transition", run.id, {"step": event.step.replace(" ", "_"), "from_state": event.from_state, "to_state": event.to_state,
+                                                      "actor_key": event.actor_key, "actor_name": event.actor_name,
+                                                      "actor_role": event.actor_role, **json.loads(event.detail or "{}")}))
 
     def record_error(self, run_id: str, message: str) -> None:
         """Keep a stopped step's one-line error on the run (the state does not change: it can resume)."""

@@ -132,3 +132,5 @@ def open_store(url: str | None = None) -> Store:
 # The identity tables live in this store too (migration 0003): their models join Base.metadata whenever the store is
 # imported, so that models and migrations compare whole.
 import airlock.identity.models  # noqa: E402,F401
+import airlock.ledger.models  # noqa: E402,F401
+import airlock.watch.models  # noqa: E402,F401

@@ -1,0 +1,1 @@
+"""Watch: alert rules over the ledger's entries, notifications, incidents and breaches."""
