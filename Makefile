@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test system-deps clean
+.PHONY: demo test system-deps clean bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,13 +20,18 @@ system-deps:
 	  echo "installing Debian packages:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
-DEBIAN_PACKAGES := softhsm2
+DEBIAN_PACKAGES := softhsm2 pgloader
 
 demo: $(STAMP)
 	$(BIN)/airlock demo --out demo-output
 
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q
+
+# The benchmark at the quick scale; `make bench PATIENTS=500000` for the scale of the breach (bench/README.md).
+PATIENTS ?= 50000
+bench: $(STAMP) system-deps
+	$(BIN)/python bench/side_by_side.py --patients $(PATIENTS)
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache .hypothesis
