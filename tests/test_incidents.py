@@ -115,7 +115,7 @@ def test_breach_record_reminders_notice_and_register(ran) -> None:
     assert reminders_at(48) == ["48h"]
     assert reminders_at(66) == ["66h"]
     assert reminders_at(72) == ["72h"]
-    assert watch.alerts()[-1].severity == "CRITICAL"
+    assert next(a for a in watch.alerts() if a.subject == f"{breach.id}-72h").severity == "CRITICAL"
     breaches.update(breach.id, OFFICER, authority_notified_at=aware + timedelta(hours=71))
     assert reminders_at(100) == []
 
@@ -145,3 +145,40 @@ def test_incident_updates_are_journaled_and_checked(ran) -> None:
     journal = json.loads(incidents.get(incident.id).journal)
     assert [(j["state"], j.get("note")) for j in journal] == [("open", None), ("investigating", "export logs collected")]
     assert [r.objects["state"] for r in ledger.entries() if r.kind == "incident"] == ["open", "investigating"]
+
+
+def test_cli_from_alert_to_breach_register(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from airlock.cli.alerts import app as alerts
+    from airlock.cli.incidents import app as incidents
+    from airlock.signing import SigningIdentity
+    from airlock.store import open_store
+
+    url = f"sqlite:///{tmp_path / 'airlock.db'}"
+    monkeypatch.setenv("AIRLOCK_DATABASE_URL", url)
+    monkeypatch.setenv("AIRLOCK_KEY_PASSPHRASE", "a passphrase for the tests only")
+    monkeypatch.setenv("COLUMNS", "160")
+    key = SigningIdentity.generate("Claire Dubois", "processor").save(tmp_path / "keys", b"a passphrase for the tests only")[0]
+    with open_store(url) as store:
+        alert = Watch(store, Ledger(store)).raise_alert("shared_account", "acc-anne")
+    runner = CliRunner()
+
+    def ok(app, *args: str) -> str:
+        result = runner.invoke(app, list(args))
+        assert result.exit_code == 0, result.output + repr(result.exception)
+        return result.output
+
+    assert alert.id in ok(alerts, "list", "--state", "open")
+    assert "acknowledged by Claire Dubois" in ok(alerts, "ack", alert.id, "--key", str(key), "--note", "calling her")
+    incident = ok(incidents, "open", "--title", "Shared account", "--alert", alert.id, "--key", str(key)).split()[1]
+    ok(incidents, "update", incident, "--state", "investigating", "--key", str(key))
+    breach = ok(incidents, "breach", incident, "--key", str(key), "--aware-at", "2026-11-29T08:00:00").split()[1].rstrip(":")
+    ok(incidents, "export", breach, "--key", str(key), "--out", str(tmp_path / "breach"))
+    assert "2026-12-02 08:00 UTC" in (tmp_path / "breach" / "notice.md").read_text()
+    assert {p.name for p in (tmp_path / "breach").iterdir()} == {"notice.md", "communication.fr.md", "communication.en.md"}
+    rows = list(csv.DictReader(io.StringIO(ok(incidents, "register", "--format", "csv"))))
+    assert [(r["breach"], r["incident"]) for r in rows] == [(breach, incident)] and rows[0]["controller_told_at"]
+    assert "resolved by Claire Dubois" in ok(alerts, "resolve", alert.id, "--key", str(key))
+    with open_store(url) as store:
+        assert Ledger(store).verify().ok

@@ -194,3 +194,27 @@ def test_security_events_and_procedure_steps_land_in_the_ledger(store: Store) ->
     assert violation.outcome == "failure" and violation.objects == {"run": "run-9", "entity": "patient", "field": "name", "rule": "withheld"}
     assert step.actor == Actor("0123456789abcdef", "Dr Anne Martin", "controller") and step.objects["step"] == "approve_plan"
     assert SYSTEM.role == "system"
+
+
+def test_cli_verifies_exports_checkpoints_and_names_the_bad_entry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from airlock.cli.ledger import app
+
+    url = f"sqlite:///{tmp_path / 'airlock.db'}"
+    monkeypatch.setenv("AIRLOCK_DATABASE_URL", url)
+    monkeypatch.setenv("AIRLOCK_KEY_PASSPHRASE", "a passphrase for the tests only")
+    signer = SigningIdentity.generate("Airlock processor", "processor")
+    key, pub = signer.save(tmp_path / "keys", b"a passphrase for the tests only")
+    with open_store(url) as store:
+        filled(store, 3)
+    runner = CliRunner()
+    assert "checkpoint of entries 1 to 3" in runner.invoke(app, ["checkpoint", "--key", str(key)]).output
+    assert runner.invoke(app, ["verify", "--processor", str(pub)]).output.startswith("ledger intact: 3 entries")
+    exported = runner.invoke(app, ["export", "--format", "fhir"]).output.splitlines()
+    assert [AuditEvent.model_validate_json(line).id for line in exported] == ["airlock-ledger-1", "airlock-ledger-2", "airlock-ledger-3"]
+    assert runner.invoke(app, ["prune", "--key", str(key), "--months", "3"]).exception.args[0].startswith("ledger retention is 6 to 12 months")
+    with open_store(url) as store:
+        sql(store, "DELETE FROM ledger_entry WHERE seq = 2")
+    failed = runner.invoke(app, ["verify"])
+    assert "entry 2: missing" in str(failed.exception)

@@ -175,7 +175,9 @@ def test_purge_overdue(setup: Setup) -> None:
         s.add(Run(id="run-purged", source="s", target="t", profile="blis", status=State.PURGED, deadline=date(2026, 11, 1)))
         s.add(Run(id="run-current", source="s", target="t", profile="blis", status=State.LOADED, deadline=date(2026, 12, 31)))
     setup.watch.tick()
-    assert [(a.rule, a.subject) for a in setup.watch.alerts()] == [("purge_overdue", "run-late")]
+    setup.clock.advance(hours=3)
+    setup.watch.tick()  # still overdue: the same alert, counted again
+    assert [(a.rule, a.subject, a.count) for a in setup.watch.alerts()] == [("purge_overdue", "run-late", 2)]
 
 
 def test_ledger_verification_failing(setup: Setup) -> None:

@@ -178,9 +178,11 @@ class Watch:
         at = at or self.clock()
         subject = subject[:128]
         with self.store.session.begin() as s:
-            alert = s.scalars(sa.select(AlertRow).where(AlertRow.rule == rule, AlertRow.subject == subject, AlertRow.state != "resolved",
-                                                        AlertRow.last_at >= at - self.settings.dedup_window)
-                              .order_by(AlertRow.last_at.desc()).limit(1)).first()
+            query = sa.select(AlertRow).where(AlertRow.rule == rule, AlertRow.subject == subject, AlertRow.state != "resolved")
+            if self.rules[rule].kinds:
+                # A condition found on each tick (an overdue purge) stays one alert until resolved; events are grouped by window.
+                query = query.where(AlertRow.last_at >= at - self.settings.dedup_window)
+            alert = s.scalars(query.order_by(AlertRow.last_at.desc()).limit(1)).first()
             new = alert is None
             if new:
                 alert = AlertRow(rule=rule, severity=(severity or self.rules[rule].severity).name, subject=subject, run_id=run_id,
