@@ -312,3 +312,33 @@ def test_webhooks_and_mail_refuse_insecure_settings() -> None:
     assert [c.name for c in Notifier.from_environ({}).channels] == []
     assert isinstance(Notifier.from_environ({"AIRLOCK_ALERT_EMAIL": "a@b.invalid"}).channels[0], Email)
     assert isinstance(Notifier.from_environ({"AIRLOCK_SYSLOG": "[::1]:514"}).channels[0], Syslog)
+
+
+def test_read_only_api_for_the_security_officer_and_the_auditor(setup: Setup) -> None:
+    from fastapi.testclient import TestClient
+    from test_identity import strong_password
+
+    from airlock.identity.directory import Directory
+    from airlock.identity.models import Role
+    from airlock.server import create_app
+    from airlock.server.watch import router
+
+    directory = Directory(setup.store)
+    admin = directory.bootstrap("Ada Lovelace", "ada.lovelace@processor.example", "Processor SA", strong_password())
+    processor = admin.account.organisation_id
+    tokens = {}
+    for name, email, role in (("Grace Hopper", "grace.hopper@processor.example", Role.SECURITY_OFFICER),
+                              ("Alan Turing", "alan.turing@processor.example", Role.PROCESSOR_OPERATOR)):
+        account = directory.enrol(name, email, processor, role, strong_password()).account
+        tokens[role] = directory.issue_token(account.id, "watch", ["read"], 1)[1]
+    app = create_app(directory)
+    app.router.routes.extend(router.routes)
+    client = TestClient(app)
+    setup.event("identity.shared_account", outcome="failure")
+
+    assert client.get("/api/alerts").status_code == 401
+    assert client.get("/api/alerts", headers={"Authorization": f"Bearer {tokens[Role.PROCESSOR_OPERATOR]}"}).status_code == 403
+    officer = {"Authorization": f"Bearer {tokens[Role.SECURITY_OFFICER]}"}
+    assert [a["rule"] for a in client.get("/api/alerts", headers=officer).json()] == ["shared_account"]
+    assert client.get("/api/incidents", headers=officer).json() == []
+    assert client.get("/api/ledger/verify", headers=officer).json()["ok"] is True
