@@ -13,7 +13,15 @@ import pytest
 import sqlalchemy as sa
 from fhir.resources.R4B.auditevent import AuditEvent
 
-from airlock.ledger import SYSTEM, Actor, Ledger, LedgerEntry, NotAnId, connect, entry_for
+from airlock.ledger import (
+    SYSTEM,
+    Actor,
+    Ledger,
+    LedgerEntry,
+    NotAnId,
+    connect,
+    entry_for,
+)
 from airlock.ledger.export import audit_event, audit_events_ndjson, syslog_line
 from airlock.signing import SigningIdentity
 from airlock.store import Store, open_store
@@ -152,7 +160,7 @@ def test_prune_keeps_the_ledger_verifiable_and_respects_retention(store: Store) 
     assert ledger.prune(clock.now - timedelta(days=365), signer) == 5
     result = ledger.verify(processor=signer.public)
     assert result.ok and result.anchor == 5
-    assert [r.seq for r in ledger.entries()][0] == 6
+    assert next(r.seq for r in ledger.entries()) == 6
     # After pruning, deleting the first kept entry is still named.
     sql(store, "DELETE FROM ledger_entry WHERE seq = 6")
     assert str(ledger.verify().first_problem) == "entry 6: missing (entry 6 deleted)"

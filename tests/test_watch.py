@@ -22,7 +22,14 @@ from airlock.procedure.lifecycle import State
 from airlock.store import Store, open_store
 from airlock.store.models import Run
 from airlock.watch.alerts import Watch
-from airlock.watch.notifications import SIGNATURE_HEADER, Email, Notice, Notifier, Syslog, Webhook
+from airlock.watch.notifications import (
+    SIGNATURE_HEADER,
+    Email,
+    Notice,
+    Notifier,
+    Syslog,
+    Webhook,
+)
 from airlock.watch.rules import RULES, Severity
 
 # A Monday morning in Paris.
@@ -227,7 +234,7 @@ class Inbox:
     def __init__(self) -> None:
         self.messages: list[bytes] = []
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
+    async def handle_DATA(self, server, session, envelope):
         self.messages.append(envelope.content)
         return "250 OK"
 
@@ -251,7 +258,7 @@ def receiver() -> Iterator[tuple[list[tuple[dict[str, str], bytes]], int]]:
     received: list[tuple[dict[str, str], bytes]] = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             received.append((dict(self.headers), self.rfile.read(int(self.headers["Content-Length"]))))
             self.send_response(204)
             self.end_headers()

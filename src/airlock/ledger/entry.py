@@ -29,7 +29,7 @@ from typing import Any
 from airlock import redact
 from airlock.errors import AirlockError
 
-__all__ = ["Actor", "Kind", "LedgerEntry", "NotAnId", "SYSTEM", "check_id"]
+__all__ = ["SYSTEM", "Actor", "Kind", "LedgerEntry", "NotAnId", "check_id", "looks_like"]
 
 #: Longest object value: a SHA-256 hex digest with a short prefix fits.
 MAX_ID = 80
@@ -64,15 +64,16 @@ class Kind(StrEnum):
     LEDGER_PRUNE = "ledger_prune"
 
 
-def _looks_like(value: str) -> str | None:
-    return next((what for what, pattern in _LOOKS_LIKE.items() if re.search(pattern.removeprefix("(?i)"), value, re.I)), None)
+def looks_like(value: str) -> str | None:
+    """What ``value`` looks like among a NIR, an e-mail address and a phone number, or None."""
+    return next((what for what, pattern in _LOOKS_LIKE.items() if re.search(pattern.removeprefix("(?i)"), value, re.IGNORECASE)), None)
 
 
 def check_id(kind: str, name: str, value: str) -> str:
     """``value`` if it is an id or a digest, else :class:`NotAnId` naming ``name`` (never the value)."""
     if not isinstance(value, str) or len(value) > MAX_ID or not _ID.fullmatch(value):
         raise NotAnId(f"ledger entry {kind}: object {name!r} is not an id or a digest; ledger entries hold ids and digests only")
-    what = _looks_like(value)
+    what = looks_like(value)
     if what:
         raise NotAnId(f"ledger entry {kind}: object {name!r} looks like {what}; ledger entries hold ids and digests only")
     return value
@@ -89,7 +90,7 @@ class Actor:
     def __post_init__(self) -> None:
         check_id("actor", "actor id", self.id)
         check_id("actor", "actor role", self.role)
-        if not _NAME.fullmatch(self.name) or _looks_like(self.name):
+        if not _NAME.fullmatch(self.name) or looks_like(self.name):
             raise NotAnId("ledger actor: the name must be a person's or service's name (letters, 100 characters at most)")
 
 

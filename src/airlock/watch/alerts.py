@@ -33,7 +33,7 @@ import sqlalchemy as sa
 
 from airlock.errors import AirlockError
 from airlock.ledger import SYSTEM, Actor, Kind, Ledger, LedgerEntry, Recorded
-from airlock.ledger.entry import NotAnId, _looks_like
+from airlock.ledger.entry import NotAnId, looks_like
 from airlock.ledger.models import EntryRow
 from airlock.procedure.lifecycle import State
 from airlock.store import Store
@@ -99,7 +99,7 @@ def check_note(note: str | None) -> str | None:
     """A staff note, refused if it looks like it carries a NIR, an e-mail address or a phone number."""
     if note is None:
         return None
-    if len(note) > 2000 or _looks_like(note):
+    if len(note) > 2000 or looks_like(note):
         raise NotAnId("a note is about the alert or incident, at most 2000 characters, with no NIR, e-mail address or phone number")
     return " ".join(note.split())
 
