@@ -96,18 +96,23 @@ def fingerprint(batches: Iterable[pa.RecordBatch | pa.Table], columns: list[str]
     return acc.result()
 
 
-def field_report(batches: Iterable[pa.RecordBatch], columns: list[str]) -> dict[str, dict[str, object]]:
-    """Per field: values present (non-null) and an order-independent digest of the field alone.
+class FieldReport:
+    """Per field: values present (non-null) and an order-independent digest of the field alone, batch by batch.
 
     What the controller reads to see that nothing more than the mandate's fields was taken.
     """
-    present = dict.fromkeys(columns, 0)
-    digests = {c: Accumulator([c]) for c in columns}
-    for batch in batches:
-        for c in columns:
-            present[c] += batch.num_rows - batch.column(c).null_count
-            digests[c].add(batch.select([c]))
-    return {c: {"values": present[c], "digest": digests[c].result().digest[:16]} for c in columns}
+
+    def __init__(self, columns: list[str]):
+        self.present = dict.fromkeys(columns, 0)
+        self.digests = {c: Accumulator([c]) for c in columns}
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        for c, acc in self.digests.items():
+            self.present[c] += batch.num_rows - batch.column(c).null_count
+            acc.add(batch.select([c]))
+
+    def result(self) -> dict[str, dict[str, object]]:
+        return {c: {"values": self.present[c], "digest": acc.result().digest[:16]} for c, acc in self.digests.items()}
 
 
 def _keyed(batches: Iterable[pa.RecordBatch | pa.Table], columns: list[str], key: str) -> pl.DataFrame:

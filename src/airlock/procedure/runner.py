@@ -201,22 +201,31 @@ class Procedure:
             columns = list(model.entity(ex.entity).projection([f for f in ex.fields if f in source.profile.entities[ex.entity].fields]).names)
             key = model.entity(ex.entity).key
             src = reconcile.fingerprint(source.stream(ex), columns)
-            stg = reconcile.fingerprint((_strip(b) for b in staged.chunks(ex.entity)), columns)
-            fields = reconcile.field_report(staged.chunks(ex.entity), columns)
-            expected = [transformer.apply(ex.entity, _strip(b)) for b in staged.chunks(ex.entity)]
+            # One pass over the staging: its fingerprint, the scope report, and what the target should hold.
+            staged_print, expected_print = reconcile.Accumulator(columns), reconcile.Accumulator(columns)
+            fields = reconcile.FieldReport(columns)
+            schema = None
+            for batch in staged.chunks(ex.entity):
+                batch = _strip(batch)
+                staged_print.add(batch)
+                fields.add(batch)
+                out = transformer.apply(ex.entity, batch)
+                expected_print.add(out)
+                schema = out.schema
+            stg = staged_print.result()
             record: dict[str, Any] = {"source_rows": src.rows, "source_digest": src.digest, "staged_digest": stg.digest,
-                                      "fields": json.dumps(fields)}
+                                      "fields": json.dumps(fields.result())}
             ok = src == stg
-            if targets.sql:
-                actual = list(_read_target(targets.sql, ex.entity, expected[0].schema if expected else None))
-                tgt = reconcile.fingerprint(actual, columns)
-                exp = reconcile.fingerprint(expected, columns)
+            if targets.sql and schema is not None:
+                tgt = reconcile.fingerprint(_read_target(targets.sql, ex.entity, schema), columns)
                 record.update(target_rows=tgt.rows, target_digest=tgt.digest)
-                if tgt != exp:
+                if tgt != expected_print.result():
                     ok = False
-                    diff = reconcile.differences(iter(expected), iter(actual), columns, key)
+                    # Streams both sides again, keeping one key and one hash per record.
+                    expected = (transformer.apply(ex.entity, _strip(b)) for b in staged.chunks(ex.entity))
+                    diff = reconcile.differences(expected, _read_target(targets.sql, ex.entity, schema), columns, key)
                     record["differences"] = json.dumps({"missing": len(diff.missing), "unexpected": len(diff.unexpected),
-                                                     "altered": len(diff.altered), "duplicated": len(diff.duplicated)})
+                                                        "altered": len(diff.altered), "duplicated": len(diff.duplicated)})
                     # The differing keys are evidence about patients: sealed in the vault, never in the store.
                     staged.seal_rejects(f"reconcile_{ex.entity}", pa.record_batch({
                         "kind": ["missing"] * len(diff.missing) + ["unexpected"] * len(diff.unexpected)
