@@ -347,6 +347,7 @@ class SqlSource:
             table, parts = self._unpack(em, table, labels)
         keys = table.column(labels[_first_column_field(em)]).combine_chunks()
         values: dict[str, pa.Array] = {}
+        derived: dict[str, pa.Array] | None = None
         for name in _ordered(em, needed):
             fm = em.fields[name]
             if fm.kind in ("column", "attribute"):
@@ -361,8 +362,9 @@ class SqlSource:
                 from airlock import sensitivity
 
                 arr = sensitivity.tag_column(*(values[s] for s in fm.source), curated=self.profile.sensitivity)
-            else:  # derive
-                derived = results.derive(values["value_text"], parts.get("reference_text", pa.nulls(len(table), pa.string())))
+            else:  # derive: one pass gives every derived field, so it runs once per batch
+                if derived is None:
+                    derived = results.derive(values["value_text"], parts.get("reference_text", pa.nulls(len(table), pa.string())))
                 arr = derived[name]
             values[name] = arr
         arrays = [values[f.name].cast(f.type) for f in ent.fields if f.name in values]
