@@ -58,6 +58,9 @@ MATRIX = {
     ("GET", "/api/mandates/{mandate_id}"): MANDATE_READERS,
     ("POST", "/api/webauthn/register/options"): EVERYONE,
     ("POST", "/api/webauthn/register"): EVERYONE,
+    ("GET", "/api/alerts"): {Role.SECURITY_OFFICER, Role.AUDITOR},
+    ("GET", "/api/incidents"): {Role.SECURITY_OFFICER, Role.AUDITOR},
+    ("GET", "/api/ledger/verify"): {Role.SECURITY_OFFICER, Role.AUDITOR},
 }
 
 

@@ -21,7 +21,8 @@ app = typer.Typer(
 
 def _register() -> None:
     from airlock.cli import (
-        admin, certificate, delivery, demo, doctor, dpa, keys, mandate, model, plan, records, run, serve, synth, vault,
+        admin, alerts, certificate, delivery, demo, doctor, dpa, incidents, keys, ledger, mandate, model, plan, records,
+        run, serve, synth, vault,
     )
 
     app.command("model")(model.show)
@@ -41,6 +42,9 @@ def _register() -> None:
     app.command("doctor")(doctor.doctor)
     app.add_typer(admin.app, name="admin")
     app.command("serve")(serve.serve)
+    app.add_typer(ledger.app, name="ledger")
+    app.add_typer(alerts.app, name="alerts")
+    app.add_typer(incidents.app, name="incidents")
 
 
 _register()

@@ -33,6 +33,7 @@ from airlock.procedure.runner import Procedure, Targets
 from airlock.procedure.scheduler import purge_due
 from airlock.store import open_store
 from airlock.vault import Vault
+from airlock.watch.service import watch
 
 app = typer.Typer(name="run", help="Runs of the migration procedure: create, extract, load, reconcile, list, report.", no_args_is_help=True)
 console = Console(stderr=True)
@@ -48,7 +49,11 @@ def procedure() -> Iterator[Procedure]:
     keyring = open_keyring(None, Path(module) if module else None, os.environ.get("AIRLOCK_PKCS11_TOKEN"), "airlock-kek")
     batch_rows = int(os.environ.get("AIRLOCK_BATCH_ROWS", "50000"))
     with open_store() as store:
-        yield Procedure(RunStore(store), Vault(), keyring, batch_rows=batch_rows)
+        _, stop_watching = watch(store)  # every step and security event goes to the ledger and the alert rules
+        try:
+            yield Procedure(RunStore(store), Vault(), keyring, batch_rows=batch_rows)
+        finally:
+            stop_watching()
 
 
 @contextmanager

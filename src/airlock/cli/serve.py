@@ -11,6 +11,7 @@ from airlock.cli.keys import open_key
 from airlock.cli.run import procedure
 from airlock.identity.directory import Directory, Policy
 from airlock.procedure.scheduler import PurgeWorker
+from airlock.watch.service import watch
 from airlock.server import check_listen, create_app
 from airlock.store import open_store
 
@@ -33,7 +34,9 @@ def serve(
     import uvicorn
 
     check_listen(host, tls_cert, tls_key)
-    app = create_app(Directory(open_store(database), Policy.from_environ()))
+    store = open_store(database)
+    app = create_app(Directory(store, Policy.from_environ()))
+    watch(store)  # logins, sessions, runs and vault events go to the ledger and the alert rules
     processor_key = os.environ.get("AIRLOCK_PROCESSOR_KEY")
     if processor_key:
         # The background worker purges due runs; the processor's key signs the deletion certificates.
