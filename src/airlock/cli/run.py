@@ -20,7 +20,7 @@ from typing import Annotated, Iterator
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 from airlock.cli.keys import open_key
 from airlock.cli.vault import open_keyring
@@ -139,7 +139,8 @@ def list_() -> None:
 
     Example: airlock run list
     """
-    table = Table("run", "mandate", "status", "created", "deadline")
+    table = Table("mandate", "status", "created", "deadline")
+    table.columns.insert(0, Column("run", no_wrap=True, min_width=22))
     with procedure() as p:
         for r in p.store.list():
             table.add_row(r.id, r.mandate_id or "", r.status, f"{r.created_at:%Y-%m-%d %H:%M}", str(r.deadline or ""))
@@ -192,10 +193,10 @@ def accept(
     """
     with procedure() as p:
         run = p.accept(run_id, open_key(key), waiver=waive)
-        mandate = load_mandate(run.mandate_path)
-        if mandate.grace_days == 0:
-            run = p.purge(run_id, open_key(key), "accepted by the controller (no grace period)")
     _said(run.id, run.status)
+    grace = load_mandate(run.mandate_path).grace_days
+    typer.echo(f"the staging is purged {'now' if grace == 0 else f'after {grace} day(s)'} by the scheduled "
+               "'airlock purge --due' (or the server's worker), which the processor's key signs")
 
 
 def status(

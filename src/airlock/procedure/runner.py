@@ -260,6 +260,8 @@ class Procedure:
     def purge(self, run_id: str, signer: SigningIdentity, reason: str, *, actor_name: str | None = None) -> RunRecord:
         """Crypto-shred the run's staging and record the signed deletion certificate."""
         run = self.store.get(run_id)
+        if signer.public.role != "processor":
+            raise AirlockError(f"run {run.id}: the deletion certificate is signed by the processor; {signer.public.name} signs as {signer.public.role}")
         check(Step.PURGE, State(run.status), actor(signer), operator_key=None)
         if run.id in self.vault.runs():
             certificate = self.vault.purge(run.id, actor_name or signer.public.name, reason, signer, mandate_digest=run.mandate_digest)
