@@ -26,7 +26,7 @@ from airlock.vault.keyring import Argon2Cost
 
 ROOT = Path(__file__).resolve().parents[1]
 TODAY = dt.date(2026, 11, 29)
-NOT_YET_CHECKABLE = {"alerts_acknowledged", "ledger_verifies"}
+NOT_YET_CHECKABLE: set[str] = set()
 
 ADMIN_PASSWORD = "Correct-Horse-Battery-Staple-2026!"
 
@@ -166,7 +166,7 @@ def test_cli_doctor_json_and_exit_status(deployment, monkeypatch):
     ok = runner.invoke(cli, ["--mandate", str(deployment), "--json"])
     assert ok.exit_code == 0, ok.output
     checks = json.loads(ok.output)
-    assert {c["status"] for c in checks} == {"pass", "skip"} and all(c["article"] for c in checks)
+    assert {c["status"] for c in checks} == {"pass"} and all(c["article"] for c in checks)
     monkeypatch.setenv("AIRLOCK_MFA", "off")
     weak = runner.invoke(cli, ["--mandate", str(deployment)])
     assert weak.exit_code == 1 and "AIRLOCK_MFA=off" in weak.output
@@ -186,3 +186,28 @@ def test_a_public_route_fails_its_check(deployment, monkeypatch):
     monkeypatch.setattr(mandates.router, "routes", [*mandates.router.routes])
     mandates.router.add_api_route("/api/open-door", lambda: {"open": True}, methods=["GET"])
     assert failing(deployment) == {"authenticated_routes"}
+
+
+def test_a_tampered_ledger_fails_its_check(deployment, tmp_path):
+    import sqlite3
+
+    from airlock.ledger import Ledger
+    from airlock.ledger.entry import Actor, LedgerEntry
+
+    with open_store(f"sqlite:///{tmp_path / 'home' / 'airlock.db'}") as store:
+        ledger = Ledger(store)
+        for n in range(3):
+            ledger.append(LedgerEntry("run_transition", Actor("k1", "Karim Benali", "processor"), {"run": f"run-{n}"}))
+    assert failing(deployment) == set()
+    with sqlite3.connect(tmp_path / "home" / "airlock.db") as db:
+        table = next(t for (t,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'ledger%entr%'"))
+        db.execute(f"DELETE FROM {table} WHERE rowid = (SELECT min(rowid) + 1 FROM {table})")
+    assert failing(deployment) == {"ledger_verifies"}
+
+
+def test_an_alert_left_unacknowledged_fails_its_check(deployment, tmp_path):
+    from airlock.watch.alerts import Watch
+
+    with open_store(f"sqlite:///{tmp_path / 'home' / 'airlock.db'}") as store:
+        Watch(store).raise_alert("purge_overdue", "run-x", "run-x", at=dt.datetime.now(dt.UTC) - dt.timedelta(days=3))
+    assert failing(deployment) == {"alerts_acknowledged"}

@@ -61,6 +61,7 @@ def diagnose(
     configs: Iterable[Path] = (),
     today: dt.date | None = None,
     store_url: str | None = None,
+    now: dt.datetime | None = None,
 ) -> list[Check]:
     """Every check, in the order of the case's findings. ``store_url``: the metadata store whose accounts to
     check (default: AIRLOCK_DATABASE_URL, or airlock.db under the deployment's home if it exists)."""
@@ -75,10 +76,7 @@ def diagnose(
         _accounts(store_url),
         _kek(settings, [*CONFIG_PLACES, settings.home, *configs]),
         _overdue(settings, mandates, today),
-        Check("alerts_acknowledged", "no security alert unacknowledged beyond its limit", "Art. 32(1)(d), Art. 33", SKIP,
-              "not yet checkable: alert acknowledgement comes with the alerting issue"),
-        Check("ledger_verifies", "the event ledger verifies", "Art. 5(2), Art. 32(1)(d)", SKIP,
-              "not yet checkable: the tamper-evident ledger comes with its own issue"),
+        *_watch(store_url, dt.datetime.now(dt.UTC) if now is None else now),
         _retention(settings),
         _signed(mandates),
         _agreements(mandates),
@@ -130,6 +128,30 @@ def _accounts(store_url: str | None) -> Check:
     if generic:
         return Check("no_shared_accounts", title, article, FAIL, f"generic or shared: {', '.join(generic)}; give each person an account")
     return Check("no_shared_accounts", title, article, PASS, f"{len(rows)} active account(s), each named after a person")
+
+
+def _watch(store_url: str | None, now: dt.datetime) -> list[Check]:
+    """Open alerts past their escalation limit, and the ledger's verification."""
+    alerts = ("alerts_acknowledged", "no security alert unacknowledged beyond its limit", "Art. 32(1)(d), Art. 33")
+    ledger = ("ledger_verifies", "the event ledger verifies", "Art. 5(2), Art. 32(1)(d)")
+    if store_url is None:
+        return [Check(*alerts, SKIP, "no metadata store yet: no alerts"), Check(*ledger, SKIP, "no metadata store yet: no ledger")]
+    from airlock.ledger import Ledger
+    from airlock.store import open_store
+    from airlock.watch.alerts import Watch, WatchSettings
+    from airlock.watch.rules import Severity
+
+    limits = WatchSettings().escalate_after
+    with open_store(store_url) as store:
+        late = [a for a in Watch(store).alerts("open") if now - a.first_at > limits[Severity[a.severity]]]
+        verification = Ledger(store).verify()
+    checks = [
+        Check(*alerts, FAIL, f"{len(late)} open alert(s) past their limit, e.g. {late[0].rule} ({late[0].id}); acknowledge them: airlock alerts ack")
+        if late else Check(*alerts, PASS, "no open alert past its acknowledgement limit"),
+        Check(*ledger, PASS, f"{verification.entries} entries, {verification.checkpoints} signed checkpoint(s) verify")
+        if verification.ok else Check(*ledger, FAIL, f"{verification.first_problem}; investigate: airlock ledger verify"),
+    ]
+    return checks
 
 
 def _tls(s: Settings) -> Check:
