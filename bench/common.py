@@ -18,6 +18,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+
+from airlock import dburl
+
 RESULTS = Path(__file__).parent / "results"
 #: The servers of this machine; override with the environment (no password is ever written to a result).
 MARIADB = os.environ.get("BENCH_MARIADB", "mysql://root@127.0.0.1:3306")
@@ -56,15 +60,11 @@ def _version(package: str) -> str:
 
 
 def _server_version(url: str, query: str) -> str:
-    from airlock import dburl
-
     engine = dburl.engine(url)
     try:
         with engine.connect() as conn:
-            import sqlalchemy as sa
-
             return str(conn.execute(sa.text(query)).scalar())
-    except Exception as e:  # a description, not a failure: say why it is unknown
+    except sa.exc.SQLAlchemyError as e:  # a description, not a failure: say why it is unknown
         return f"unreachable ({type(e).__name__})"
     finally:
         engine.dispose()
@@ -80,23 +80,23 @@ def _pgloader_version() -> str:
 
 @dataclass(frozen=True)
 class Measured:
-    """One leg run in a child process: wall time, CPU time of its process tree, peak RSS, and what it printed."""
+    """One leg run in a child process: wall time, CPU time of its process tree, and what it printed."""
 
     wall_s: float
     cpu_s: float
-    peak_rss_mib: float
     output: dict[str, Any]
 
 
-def measure(argv: list[str], env: dict[str, str] | None = None) -> Measured:
+def measure(argv: list[str]) -> Measured:
     """Run ``argv`` as a child and measure it; the child prints one JSON object as its last stdout line.
 
     The CPU time is RUSAGE_CHILDREN's user+sys difference around this child (it includes its own children,
-    e.g. pgloader's); the peak RSS is the largest of any of them, so each leg runs alone.
+    e.g. pgloader's). Peak RSS is not read here: RUSAGE_CHILDREN's is the largest of *all* children so far,
+    so each leg reports its own.
     """
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    done = subprocess.run(argv, capture_output=True, text=True, env=env)
+    done = subprocess.run(argv, check=False, capture_output=True, text=True)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
@@ -105,8 +105,7 @@ def measure(argv: list[str], env: dict[str, str] | None = None) -> Measured:
     lines = [line for line in done.stdout.splitlines() if line.strip()]
     output = json.loads(lines[-1]) if lines and lines[-1].startswith("{") else {}
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    # ru_maxrss is the largest child so far (KiB on Linux): run the biggest leg last or read it per leg.
-    return Measured(wall, cpu, after.ru_maxrss / 1024, output)
+    return Measured(wall, cpu, output)
 
 
 def child(leg: str, *args: str) -> list[str]:
@@ -130,7 +129,9 @@ def write(name: str, report: dict[str, Any], table: str) -> Path:
 
 
 def markdown(header: list[str], rows: list[list[Any]]) -> str:
-    """>>> print(markdown(["a", "b"], [[1, "x"]]))
+    """A Markdown table.
+
+    >>> print(markdown(["a", "b"], [[1, "x"]]))
     | a | b |
     |---|---|
     | 1 | x |

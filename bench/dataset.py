@@ -11,12 +11,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+import common
 import sqlalchemy as sa
 
 from airlock import dburl
 from airlock.synth import blis
-
-import common
 
 MARK = "airlock bench: synth blis seed={seed}, complete"
 

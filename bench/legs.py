@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import common
 import pyarrow as pa
 import sqlalchemy as sa
 
@@ -28,8 +29,6 @@ from airlock.mandate import Mandate, sign_mandate
 from airlock.model import ENTITIES, Sensitivity
 from airlock.sources import profile as profiles
 from airlock.sources.sql import SqlSource
-
-import common
 
 PROFILE = "blis-1.27"
 BATCH_ROWS = 50_000

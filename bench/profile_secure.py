@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import argparse
 
-from pyinstrument import Profiler
-
 import common
 import dataset
 import legs
+from pyinstrument import Profiler
 
 
 def main() -> None:
