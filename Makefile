@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# Debian packages some tests and features need (the HSM for the vault's PKCS#11 keyring).
+# Debian packages some tests and features need (the HSM for the vault's PKCS#11 keyring; pgloader for the benchmark).
 # Installed only when missing, so a machine that has them pays nothing.
 system-deps:
 	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -20,7 +20,7 @@ system-deps:
 	  echo "installing Debian packages:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
-DEBIAN_PACKAGES := softhsm2 pgloader
+DEBIAN_PACKAGES := softhsm2
 
 demo: $(STAMP)
 	$(BIN)/airlock demo --out demo-output
@@ -30,6 +30,7 @@ test: $(STAMP) system-deps
 
 # The benchmark at the quick scale; `make bench PATIENTS=500000` for the scale of the breach (bench/README.md).
 PATIENTS ?= 50000
+bench: DEBIAN_PACKAGES += pgloader
 bench: $(STAMP) system-deps
 	$(BIN)/python bench/side_by_side.py --patients $(PATIENTS)
 
