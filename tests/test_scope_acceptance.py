@@ -136,3 +136,26 @@ def test_full_export_only_gives_identical_output(targets) -> None:
         a = pushed.execute(f"SELECT * FROM lab_{entity} ORDER BY {key}").fetchall()
         b = dumped.execute(f"SELECT * FROM lab_{entity} ORDER BY {key}").fetchall()
         assert a == b and a, entity
+
+
+def test_the_dry_run_counts_what_the_run_takes_and_what_it_leaves(blis_seed: str, tmp_path: Path) -> None:
+    from airlock.mandate.document import Mandate
+    from airlock.plan import make_plan
+    from airlock.sources.sql import SqlSource
+
+    mandate = Mandate.from_body(mandate_body(dt.date.today()))
+    source = SqlSource(blis_seed, profiles.load("blis-1.27"), on_bad_record="reject")
+    plan = make_plan(source, mandate)
+    by_entity = {e.entity: e for e in plan.entities}
+    expected = independent_counts(blis_seed)
+    engine = dburl.engine(blis_seed)
+    with engine.connect() as c:
+        patients = c.exec_driver_sql("SELECT COUNT(*) FROM patient").scalar()
+    engine.dispose()
+    assert by_entity["patient"].in_source == patients
+    assert {e: by_entity[e].extracted for e in expected} == expected
+    assert by_entity["patient"].fields["birth_date"] <= by_entity["patient"].extracted
+    assert "address_line" in by_entity["patient"].not_allowed
+    hiv = by_entity["result"].sensitive["hiv"]
+    assert hiv["in_scope_otherwise"] > 0 and hiv["extracted"] == 0
+    assert make_plan(source, mandate).digest == plan.digest

@@ -83,7 +83,8 @@ def make_plan(source: SqlSource, mandate: Mandate) -> Plan:
         em = source.profile.entities[ex.entity]
         ep = EntityPlan(
             ex.entity,
-            in_source=_count(source, Extraction(ex.entity, (ent.key,))),
+            # Counted by the database where one source row is one record; packed rows unpack into several.
+            in_source=source.count(Extraction(ex.entity, (ent.key,))) if em.packed is None else _count(source, Extraction(ex.entity, (ent.key,))),
             not_allowed=[f for f in em.fields if f not in ex.fields],
             unavailable=list(source.unmapped(ex)),
             conditions=[describe(p) for p in ex.predicates],
