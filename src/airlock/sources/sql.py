@@ -87,16 +87,14 @@ class SqlSource:
                 tables = {t.lower(): t for t in inspector.get_table_names()}
                 known: dict[str, set[str]] = {}
                 for entity, em in self.profile.entities.items():
-                    if em.table.lower() not in tables:
-                        raise ProfileError(
-                            f"profile {self.profile.name}: entities.{entity}: table {em.table} does not exist in the source {dburl.describe(self.url)}; fix the profile or the URL"
-                        )
-                    for ref in sorted(self.profile.columns(entity)):
-                        table, column = ref.split(".")
+                    refs = sorted(self.profile.columns(entity))
+                    for table in sorted({em.table} | {ref.split(".")[0] for ref in refs}):
                         if table.lower() not in tables:
                             raise ProfileError(
                                 f"profile {self.profile.name}: entities.{entity}: table {table} does not exist in the source {dburl.describe(self.url)}; fix the profile or the URL"
                             )
+                    for ref in refs:
+                        table, column = ref.split(".")
                         if table not in known:
                             known[table] = {c["name"].lower() for c in inspector.get_columns(tables[table.lower()])}
                         if column.lower() not in known[table]:
@@ -114,15 +112,15 @@ class SqlSource:
 
     def stream(self, extraction: Extraction) -> Iterator[pa.RecordBatch]:
         """Canonical batches of ``extraction.entity`` holding exactly the requested fields and rows."""
-        yielded = False
-        schema = None
+        empty = None
         for batch, _ in self.stream_from(extraction):
-            schema = batch.schema
             if batch.num_rows:
-                yielded = True
+                empty = False
                 yield batch
-        if not yielded and schema is not None:
-            yield batch.slice(0, 0)
+            elif empty is None:
+                empty = batch  # yielded only if nothing else is: the entity's schema, no rows
+        if isinstance(empty, pa.RecordBatch):
+            yield empty
 
     def stream_from(self, extraction: Extraction, after: Any = None) -> Iterator[tuple[pa.RecordBatch, Any]]:
         """Like :meth:`stream`, resumable: each batch comes with a cursor (the last source row's position
