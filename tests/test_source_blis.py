@@ -226,7 +226,7 @@ def test_zero_dates_are_null_and_malformed_dates_named(mariadb_database, shared_
 
     rejects: list[Rejected] = []
     rows = read(SqlSource(url, BLIS, on_bad_record="reject", on_reject=rejects.append), everything("specimen")).to_pylist()
-    assert [(r["specimen_id"], r["collected_at"]) for r in rows] == [("10", None), ("11", None)]
+    assert [(r["specimen_id"], r["collected_at"]) for r in rows] == [("10", None)]  # 11 quarantined, not loaded
     assert [(r.key, r.field) for r in rejects] == [("11", "collected_at")]
 
 

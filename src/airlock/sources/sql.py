@@ -21,6 +21,7 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 import connectorx as cx
+import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -70,6 +71,7 @@ class SqlSource:
         self.description = f"{dburl.describe(url)} (profile {profile.name})"
         self._checked = False
         self._parts_cache: dict[str, pl.DataFrame] = {}
+        self._quarantined: set[int] = set()  # rows of the current batch a conversion rejected
 
     # -- checks -----------------------------------------------------------------------------
 
@@ -344,6 +346,7 @@ class SqlSource:
         if em.packed:
             table, parts = self._unpack(em, table, labels)
         keys = table.column(labels[_first_column_field(em)]).combine_chunks()
+        self._quarantined = set()  # rejected rows are left out of the batch, like malformed packed ones
         values: dict[str, pa.Array] = {}
         derived: dict[str, pa.Array] | None = None
         for name in _ordered(em, needed):
@@ -367,7 +370,12 @@ class SqlSource:
             values[name] = arr
         arrays = [values[f.name].cast(f.type) for f in ent.fields if f.name in values]
         fields = [f.arrow() for f in ent.fields if f.name in values]
-        return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
+        batch = pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
+        if self._quarantined:
+            keep = np.ones(batch.num_rows, dtype=bool)
+            keep[list(self._quarantined)] = False
+            batch = batch.filter(pa.array(keep))
+        return batch
 
     def _convert(self, em: EntityMap, name: str, arr: pa.Array, keys: pa.Array) -> pa.Array:
         fm = em.fields[name]
@@ -388,9 +396,10 @@ class SqlSource:
         ).to_series()
         bad = parsed.is_null() & df["t"].is_not_null()
         if bad.any():
-            row = int(bad.arg_true()[0])
-            self._bad_record(em, str(keys[row].as_py()), name, f"not a valid date in {fm.source}")
-            parsed = parsed.set(bad, None)  # type: ignore[arg-type]
+            # Bad records are few; naming each one is a loop over them, not over the batch.
+            for row in bad.arg_true().to_list():
+                self._bad_record(em, str(keys[row].as_py()), name, f"not a valid date in {fm.source}")
+            self._quarantined |= set(bad.arg_true().to_list())
         out = parsed.to_arrow().cast(pa.timestamp("s"))
         return out.cast(pa.date32()) if fm.convert == "date" else out
 
