@@ -326,6 +326,8 @@ class Directory:
                 s.add(session)
         if other is not None:  # after the commit: a subscriber may write to the same database
             self._shared(account.id, session.id, other.id)
+        # Fingerprints only: the watch compares them to tell a new client or address from a known one.
+        emit(SecurityEvent("identity.login", "", {"account": account.id, "session": session.id, "client": client, "address": address}))
         return OpenedSession(session.id, account.id, token, csrf, now, session.expires_at)
 
     def _in_use(self, session: AuthSession, now: datetime) -> bool:
@@ -477,6 +479,11 @@ class Directory:
 def _principal(account: Account, via: str, credential_id: str, scopes: frozenset[str], authenticated_at: datetime | None) -> Principal:
     return Principal(account.id, account.name, account.email, Role(account.role), account.organisation_id, via, credential_id, scopes,
                      authenticated_at)
+
+
+def fingerprint(text: str) -> str:
+    """What the store and the ledger keep of a client (User-Agent) or an address: a short digest."""
+    return _fingerprint(text)
 
 
 def _fingerprint(text: str) -> str:

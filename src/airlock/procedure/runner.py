@@ -37,6 +37,7 @@ from airlock.sources.sql import Rejected, SqlSource
 from airlock.targets import Target
 from airlock.transform import Transformer
 from airlock.vault import KeyProvider, RunVault, Vault, VaultIntegrityError
+from airlock.vault.events import SecurityEvent, emit
 
 CURSOR = b"airlock.cursor"
 Progress = Callable[[str, str, int], None]  # (phase, entity, rows so far)
@@ -74,7 +75,13 @@ class Procedure:
         """Draft a run, verify its mandate (the operator must be its countersigning processor), plan it."""
         if not (targets.sql or targets.fhir):
             raise AirlockError("a run needs a target: --sql URL and/or --fhir DIR")
-        signed = verify_mandate(mandate_path)
+        try:
+            signed = verify_mandate(mandate_path)
+        except AirlockError as e:
+            # The watch raises an alert: someone tried to run under a mandate that is not in force.
+            emit(SecurityEvent("mandate.refused", "", {"actor_key": operator.public.key_id, "actor_name": operator.public.name,
+                                                        "actor_role": operator.public.role, "reason": type(e).__name__}))
+            raise
         if targets.fhir and not signed.mandate.delivery.recipient:
             raise AirlockError(
                 f"{mandate_path}: a file delivery (--fhir) is encrypted to the controller, but the mandate names no "
@@ -154,6 +161,10 @@ class Procedure:
                 staged.seal_rejects("source", keys, "records that could not be converted")
                 staged.finish_entity("rejects/source")
         self._step(run, Step.FINISH_EXTRACT, actor(operator), {"rejected": str(len(rejected))})
+        # For the large-read rule: how many records this person had read out of the source.
+        emit(SecurityEvent("data.read", run.id, {"actor_key": operator.public.key_id, "actor_name": operator.public.name,
+                                                  "actor_role": operator.public.role,
+                                                  "rows": str(sum(r.rows for ex in extractions for r in staged.chunk_refs(ex.entity)))}))
         return run
 
     def load(self, run_id: str, operator: SigningIdentity, progress: Progress | None = None) -> RunRecord:

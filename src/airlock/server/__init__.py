@@ -32,8 +32,10 @@ from airlock.identity.directory import (
     Directory,
     NotFound,
     PermissionDenied,
+    fingerprint,
 )
 from airlock.server.ratelimit import SlidingWindow
+from airlock.vault.events import SecurityEvent, emit
 
 __all__ = ["Directory", "check_listen", "create_app"]
 
@@ -77,6 +79,8 @@ def create_app(directory: Directory) -> FastAPI:
             log.error("internal error on %s %s: %s", request.method, request.url.path, type(e).__name__)
             response = JSONResponse({"detail": "internal error; the server log names it"}, status_code=500)
         response.headers.update(SECURITY_HEADERS)
+        if response.status_code == 401:  # for the probing rule: who keeps knocking without credentials
+            emit(SecurityEvent("http.unauthenticated", "", {"address": fingerprint(request.client.host if request.client else "")}))
         if request.url.scheme == "https":
             response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
         return response

@@ -16,6 +16,7 @@ from airlock.identity.directory import (
     OpenedSession,
     Principal,
     SecondFactorError,
+    fingerprint,
 )
 from airlock.server import schemas
 from airlock.server.auth import (
@@ -139,8 +140,10 @@ def _not_throttled(request: Request, email: str) -> None:
 
 
 def _failed(request: Request, email: str, error: AuthenticationError) -> None:
-    limits, (_, address), email = request.app.state.limits, client_of(request), email.strip().lower()
+    limits, (client, address), email = request.app.state.limits, client_of(request), email.strip().lower()
     limits.address.hit(address)
+    # Neither the e-mail typed nor the address in clear: fingerprints, for the failed-login rules.
+    emit(SecurityEvent("identity.login_failure", "", {"client": fingerprint(client), "address": fingerprint(address)}))
     if isinstance(error, SecondFactorError):
         limits.second_factor.hit(email)
         if limits.second_factor.retry_after(email):

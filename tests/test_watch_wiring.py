@@ -1,0 +1,34 @@
+"""The watch on a real server: what the server emits reaches the ledger and fires the rules, no hand-made events."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from airlock.identity.directory import Directory, Policy
+from airlock.ledger import Ledger
+from airlock.server import create_app
+from airlock.store import open_store
+from airlock.watch.service import watch
+
+
+def test_failed_logins_and_probing_raise_alerts_and_are_ledgered(tmp_path: Path) -> None:
+    with open_store(f"sqlite:///{tmp_path / 'airlock.db'}") as store:
+        watcher, stop = watch(store)
+        try:
+            client = TestClient(create_app(Directory(store, Policy())))
+            assert not watcher.alerts("open")
+            for _ in range(6):
+                answer = client.post("/api/login", json={"email": "someone@lab.example", "password": "not the password", "totp": "000000"})
+                assert answer.status_code == 401
+            for _ in range(21):
+                assert client.get("/api/me").status_code == 401
+            rules = {a.rule for a in watcher.alerts("open")}
+            assert {"failed_logins", "probing"} <= rules
+            entries = list(Ledger(store).entries())
+            assert {e.kind for e in entries} >= {"identity.login_failure", "http.unauthenticated"}
+            assert Ledger(store).verify().ok
+            assert not any("someone@lab.example" in str(e.objects) for e in entries)
+        finally:
+            stop()
