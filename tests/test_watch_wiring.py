@@ -32,3 +32,18 @@ def test_failed_logins_and_probing_raise_alerts_and_are_ledgered(tmp_path: Path)
             assert not any("someone@lab.example" in str(e.objects) for e in entries)
         finally:
             stop()
+
+
+def test_opening_a_runs_staging_outside_the_run_raises_an_alert(tmp_path: Path) -> None:
+    from airlock.vault import PassphraseKeyring, Vault
+
+    keyring = PassphraseKeyring.create(tmp_path / "keyring.json", "a passphrase for the tests only")
+    vault = Vault(tmp_path / "vault")
+    vault.create_run("run-nobody-runs", keyring).close()
+    with open_store(f"sqlite:///{tmp_path / 'airlock.db'}") as store:
+        watcher, stop = watch(store)
+        try:
+            vault.open("run-nobody-runs", keyring)
+            assert [a.rule for a in watcher.alerts("open")] == ["vault_outside_run"]
+        finally:
+            stop()

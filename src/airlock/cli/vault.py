@@ -23,6 +23,17 @@ PIN_ENV = "AIRLOCK_PKCS11_PIN"
 
 app = typer.Typer(name="vault", help="Encrypted staging: keyring, runs, KEK rotation, purge.", no_args_is_help=True)
 
+
+@app.callback()
+def _watched(ctx: typer.Context) -> None:
+    """What these commands open or destroy goes to the ledger and the alert rules, as the procedure's steps do."""
+    from airlock.store import open_store
+    from airlock.watch.service import watch
+
+    store = open_store()
+    _, stop = watch(store)
+    ctx.call_on_close(lambda: (stop(), store.close()))
+
 VAULT = typer.Option(None, "--vault", help="Vault directory [default: $AIRLOCK_HOME/vault].")
 KEYRING = typer.Option(None, "--keyring", help="Passphrase keyring file [default: $AIRLOCK_HOME/keyring.json].")
 PKCS11 = typer.Option(None, "--pkcs11-module", help="PKCS#11 module (e.g. /usr/lib/softhsm/libsofthsm2.so): use an HSM instead of the keyring file.")

@@ -124,6 +124,8 @@ class Vault:
         if (path / "purge.json").exists():
             return RunVault(self, run_id, None, None)
         dek = _read_key(path, run_id, keyring)
+        # The watch alerts when a run's staging is opened while the run is not in progress.
+        emit(SecurityEvent("vault.opened", run_id, {}))
         return RunVault(self, run_id, dek, _verified_manifest(path, run_id, dek))
 
     def purge(
