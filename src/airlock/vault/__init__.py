@@ -17,7 +17,7 @@
 ('site', 1)
 """
 
-from pathlib import Path
+from pathlib import Path  # noqa: F401 - the doctest above uses it
 
 from airlock.vault.certificate import DeletedChunk, DeletionCertificate
 from airlock.vault.events import SecurityEvent, emit, subscribe
