@@ -113,7 +113,8 @@ def leg_open(patients: int) -> dict[str, Any]:
 
 def leg_secure(patients: int) -> dict[str, Any]:
     """(c) the full secure path through Procedure: signed mandate, plan, approval, encrypted vault, load,
-    reconciliation, acceptance, purge with a signed certificate. No ledger yet."""
+    reconciliation, acceptance, purge with a signed certificate, every step and security event in the ledger
+    and the watch's rules (as the CLI's procedure commands run it)."""
     import yaml
 
     from airlock.procedure.records import RunStore
@@ -121,6 +122,7 @@ def leg_secure(patients: int) -> dict[str, Any]:
     from airlock.signing import SigningIdentity
     from airlock.store import open_store
     from airlock.vault import PassphraseKeyring, Vault
+    from airlock.watch.service import watch
 
     target = fresh_database(f"bench_secure_{patients}")
     phases: dict[str, float] = {}
@@ -134,6 +136,7 @@ def leg_secure(patients: int) -> dict[str, Any]:
         sign_mandate(mandate, processor)
         keyring = PassphraseKeyring.create(home / "keyring.json", secrets.token_urlsafe(24))
         with open_store(f"sqlite:///{home / 'airlock.db'}") as store:
+            _, stop_watching = watch(store)
             p = Procedure(RunStore(store), Vault(home / "vault"), keyring, batch_rows=BATCH_ROWS)
 
             def step(name: str, fn, *args: Any) -> Any:
@@ -154,8 +157,20 @@ def leg_secure(patients: int) -> dict[str, Any]:
             total = time.perf_counter() - started
             written = sum(e.rows_written or 0 for e in p.store.entities(run.id))
             ok = bool(run.reconciled_ok)
-    return {"phases": phases, "total_s": total, "rows_written": written, "staged_bytes": staged, "reconciled": ok,
+            ledgered = store_entries(store)
+            stop_watching()
+    return {"phases": phases, "total_s": total, "rows_written": written, "staged_bytes": staged, "reconciled": ok, "ledger_entries": ledgered,
             "target_rows": target_rows(target)}  # fmt: skip
+
+
+def store_entries(store: Any) -> int:
+    """Entries the run left in the ledger, once the chain verifies."""
+    from airlock.ledger import Ledger
+
+    ledger = Ledger(store)
+    if not ledger.verify().ok:
+        raise SystemExit("the ledger does not verify")
+    return sum(1 for _ in ledger.entries())
 
 
 class _Recorder(SqlSource):

@@ -20,7 +20,7 @@ import dataset
 LEGS = {
     "pgloader": "(a) pgloader, full copy (every table and column, passwords included)",
     "open": "(b) Airlock, protections off (scope = everything but credentials; no vault, no ledger)",
-    "secure": "(c) Airlock, secure path (signed mandate, plan, approval, encrypted vault, load, reconcile, accept, purge; no ledger yet)",
+    "secure": "(c) Airlock, secure path (signed mandate, plan, approval, encrypted vault, load, reconcile, accept, purge, ledger)",
     "read": "limit: source read (the connector's SELECTs into Arrow, discarded)",
     "copy": "limit: PostgreSQL COPY (ADBC ingest of the canonical batches into unlogged tables)",
 }
