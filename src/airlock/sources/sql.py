@@ -1,6 +1,6 @@
 """The SQL source connector: reads a LIS database through a mapping profile, as canonical Arrow batches.
 
-The connector never issues ``SELECT *``: it selects only the columns behind the
+The connector never selects all columns of a table: it names only the columns behind the
 fields it is asked for (plus those its row predicates need), pushes every
 predicate it can express in SQL into the query, streams the result with
 connectorx in bounded batches, converts each batch column-wise, and then
