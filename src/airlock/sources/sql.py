@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from airlock import dburl, model, predicate, results
 from airlock.errors import ProfileError, RecordError, SourceError
 from airlock.predicate import Extraction, Predicate
-from airlock.sources.profile import EntityMap, FieldMap, Profile
+from airlock.sources.profile import EntityMap, FieldMap, Join, Profile
 
 BadRecordPolicy = Literal["fail", "reject"]
 _ZERO_DATE = r"^0000-00-00"
@@ -242,9 +242,7 @@ class SqlSource:
 
     def _filtered(self, em: EntityMap, tables: dict[str, sa.TableClause], stmt: Any, pushed: list[Predicate]) -> Any:
         """``stmt`` from the entity's table and joins, with its mapping conditions and the pushed predicates."""
-        source: Any = tables[em.table]
-        for j in em.joins:
-            source = source.outerjoin(tables[j.table], sa.and_(*(_col(tables, a) == _col(tables, b) for a, b in j.on)))
+        source = _joined(tables, em.table, em.joins)
         conditions = [sa.and_(_col(tables, c.column).is_not(None), _col(tables, c.column) != "") for c in em.where if c.op == "not_empty"]
         for p in pushed:
             expr = self._expr(em, tables, p.field)
@@ -317,19 +315,14 @@ class SqlSource:
         p = em.packed
         assert p is not None
         tables = self._tables(em)
-
-        def col(ref: str) -> sa.ColumnClause:
-            t, c = ref.split(".")
-            return tables[t].c[c]
-
-        source: Any = tables[p.parts_from]
-        for j in p.parts_joins:
-            source = source.outerjoin(tables[j.table], sa.and_(*(col(a) == col(b) for a, b in j.on)))
         names = sorted(p.parts_fields)
         stmt = (
-            sa.select(col(p.parts_group).label("p_group"), *(col(p.parts_fields[n].source).label(f"part_{n}") for n in names))  # type: ignore[arg-type]
-            .select_from(source)
-            .order_by(col(p.parts_group), col(p.parts_order_by))
+            sa.select(
+                _col(tables, p.parts_group).label("p_group"),
+                *(_col(tables, p.parts_fields[n].source).label(f"part_{n}") for n in names),  # type: ignore[arg-type]
+            )
+            .select_from(_joined(tables, p.parts_from, p.parts_joins))
+            .order_by(_col(tables, p.parts_group), _col(tables, p.parts_order_by))
         )
         df = pl.from_arrow(self._read_all(self._compile(stmt)))
         assert isinstance(df, pl.DataFrame)
@@ -533,6 +526,14 @@ def _literal(value: Any, upper: bool = False) -> Any:
     if isinstance(value, date):
         return value.isoformat() if not upper else f"{value.isoformat()} 23:59:59"
     return value
+
+
+def _joined(tables: dict[str, sa.TableClause], table: str, joins: tuple[Join, ...]) -> Any:
+    """``table`` LEFT JOINed with ``joins`` (each join's ``on`` pairs ANDed)."""
+    source: Any = tables[table]
+    for j in joins:
+        source = source.outerjoin(tables[j.table], sa.and_(*(_col(tables, a) == _col(tables, b) for a, b in j.on)))
+    return source
 
 
 def _col(tables: dict[str, sa.TableClause], ref: str) -> sa.ColumnClause:
