@@ -133,10 +133,10 @@ class Procedure:
         """Source → scope → vault, entity by entity, chunk by chunk; resumes after the last sealed chunk."""
         run = self.store.get(run_id)
         self._operator(run, operator)
-        self._approved(run)
+        signed = self._mandate(run)
+        self._approved(run, signed)
         self._step(run, Step.EXTRACT, actor(operator), {})
         with self._stops(run, operator):
-            signed = self._mandate(run)
             rejected: list[Rejected] = []
             source = self._source(run, source_url, on_bad_record="reject", on_reject=rejected.append)
             staged = self._vault(run, create=True)
@@ -358,11 +358,10 @@ class Procedure:
                 f"this is key {controller.public.key_id} ({controller.public.role} {controller.public.name})"
             )
 
-    def _approved(self, run: RunRecord) -> None:
+    def _approved(self, run: RunRecord, signed: SignedMandate) -> None:
         if run.plan_approval is None:
             return  # check() refuses extraction before approval with the state-based message
         sig = base64.b64decode(run.plan_approval)
-        signed = self._mandate(run)
         verify(signed.controller.signer, sig, f"airlock plan approval {run.id} {run.plan_digest}".encode())
 
 
