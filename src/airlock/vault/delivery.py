@@ -25,7 +25,8 @@ import shutil
 import tarfile
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -126,67 +127,74 @@ def open_delivery(path: Path, identity_file: Path, out_dir: Path) -> Path:
     """
     path, out_dir = Path(path), Path(out_dir)
     identities = _identities(identity_file)
-    if path.is_dir():
-        return _open_directory(path, identities, identity_file, out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".airlock-delivery-", dir=out_dir))
+    with _unpacked_into(out_dir) as staging:
+        if path.is_dir():
+            _decrypt_directory(path, identities, identity_file, staging)
+        else:
+            _decrypt_archive(path, identities, identity_file, staging)
+    return out_dir
+
+
+@contextmanager
+def _unpacked_into(out_dir: Path) -> Iterator[Path]:
+    """A staging directory inside ``out_dir``; what it holds moves into ``out_dir`` only if the block succeeds."""
     try:
-        with path.open("rb") as source:
-
-            def unpack(pipe: BinaryIO) -> None:
-                with tarfile.open(fileobj=pipe, mode="r|") as tar:
-                    tar.extractall(staging, filter="data")  # refuses absolute paths, '..', devices
-
-            def decrypt(pipe: BinaryIO) -> None:
-                try:
-                    pyrage.decrypt_io(source, pipe, identities)
-                except BrokenPipeError:
-                    raise
-                except OSError:  # pyrage reports a bad tag or a truncation inside the stream as OSError
-                    raise pyrage.DecryptError("stream") from None
-
-            try:
-                _through_pipe(decrypt, unpack)
-            except (pyrage.DecryptError, tarfile.TarError):
-                raise AirlockError(
-                    f"{path}: cannot open this delivery with {identity_file} (not encrypted to this identity, "
-                    "or the file is damaged or truncated); ask the sender which recipient they used"
-                ) from None
+        out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        staging = Path(tempfile.mkdtemp(prefix=".airlock-delivery-", dir=out_dir))
+    except OSError as e:
+        raise AirlockError(f"{out_dir}: cannot unpack the delivery ({e.strerror}); check space and permissions") from None
+    try:
+        yield staging
         for item in staging.iterdir():
             item.rename(out_dir / item.name)
     except OSError as e:
         raise AirlockError(f"{out_dir}: cannot unpack the delivery ({e.strerror}); check space and permissions") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return out_dir
 
 
-def _open_directory(path: Path, identities: list[x25519.Identity], identity_file: Path, out_dir: Path) -> Path:
-    out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    staging = Path(tempfile.mkdtemp(prefix=".airlock-delivery-", dir=out_dir))
-    try:
-        for item in sorted(path.rglob("*")):
-            if not item.is_file():
-                continue
-            relative = item.relative_to(path)
-            target = staging / (relative.with_suffix("") if item.suffix == ".age" else relative)
-            target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            if item.suffix != ".age":
-                shutil.copyfile(item, target)
-                continue
-            with item.open("rb") as source, os.fdopen(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as sink:
-                try:
-                    pyrage.decrypt_io(source, sink, identities)
-                except (pyrage.DecryptError, OSError):
-                    raise AirlockError(
-                        f"{item}: cannot open it with {identity_file} (not encrypted to this identity, or damaged); "
-                        "ask the sender which recipient they used"
-                    ) from None
-        for item in staging.iterdir():
-            item.rename(out_dir / item.name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return out_dir
+def _decrypt_archive(path: Path, identities: list[x25519.Identity], identity_file: Path, staging: Path) -> None:
+    with path.open("rb") as source:
+
+        def unpack(pipe: BinaryIO) -> None:
+            with tarfile.open(fileobj=pipe, mode="r|") as tar:
+                tar.extractall(staging, filter="data")  # refuses absolute paths, '..', devices
+
+        def decrypt(pipe: BinaryIO) -> None:
+            try:
+                pyrage.decrypt_io(source, pipe, identities)
+            except BrokenPipeError:
+                raise
+            except OSError:  # pyrage reports a bad tag or a truncation inside the stream as OSError
+                raise pyrage.DecryptError("stream") from None
+
+        try:
+            _through_pipe(decrypt, unpack)
+        except (pyrage.DecryptError, tarfile.TarError):
+            raise AirlockError(
+                f"{path}: cannot open this delivery with {identity_file} (not encrypted to this identity, "
+                "or the file is damaged or truncated); ask the sender which recipient they used"
+            ) from None
+
+
+def _decrypt_directory(path: Path, identities: list[x25519.Identity], identity_file: Path, staging: Path) -> None:
+    for item in sorted(path.rglob("*")):
+        if not item.is_file():
+            continue
+        relative = item.relative_to(path)
+        target = staging / (relative.with_suffix("") if item.suffix == ".age" else relative)
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if item.suffix != ".age":
+            shutil.copyfile(item, target)
+            continue
+        with item.open("rb") as source, os.fdopen(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as sink:
+            try:
+                pyrage.decrypt_io(source, sink, identities)
+            except (pyrage.DecryptError, OSError):
+                raise AirlockError(
+                    f"{item}: cannot open it with {identity_file} (not encrypted to this identity, or damaged); "
+                    "ask the sender which recipient they used"
+                ) from None
 
 
 def _identities(identity_file: Path) -> list[x25519.Identity]:
