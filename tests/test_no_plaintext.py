@@ -85,7 +85,7 @@ def test_sentinels_only_in_source_and_target(tmp_path: Path, monkeypatch: pytest
         assert list((home / "vault" / run.id).glob("**/*.chunk"))
         p.load(run.id, processor)
         p.reconcile(run.id, processor)
-        write_report(p, run.id, tmp_path / "reports")
+        write_report(p.store, run.id, tmp_path / "reports")
         logging.getLogger("airlock").info("run %s loaded", run.id)
 
         # The sentinels did reach the target (the test would prove nothing otherwise) ...

@@ -216,7 +216,7 @@ def test_report_pdf_names_every_actor(lab: Lab) -> None:
     p.reconcile(run_id, lab.processor)
     p.accept(run_id, lab.controller)
     p.purge(run_id, lab.processor, "accepted")
-    md, pdf = write_report(p, run_id, lab.root / "reports")
+    md, pdf = write_report(p.store, run_id, lab.root / "reports")
     text = " ".join(page.extract_text() for page in PdfReader(pdf).pages)
     for event in p.store.events(run_id):
         assert event.step in text and event.actor_name in text and event.actor_key in text

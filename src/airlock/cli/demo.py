@@ -151,7 +151,7 @@ def demo(
         certificate.verify(processor.public)
         certificate.save(out / "deletion-certificate.json")
         certificate.render_pdf(out / "deletion-certificate.pdf")
-        report_md, report_pdf = write_report(p, run.id, out)
+        report_md, report_pdf = write_report(p.store, run.id, out)
         entities = p.store.entities(run.id)
 
     console.rule("Result")

@@ -57,6 +57,13 @@ def procedure() -> Iterator[Procedure]:
 
 
 @contextmanager
+def runs() -> Iterator[RunStore]:
+    """The runs of this machine's metadata store, for commands that only read them (no keyring needed)."""
+    with open_store() as store:
+        yield RunStore(store)
+
+
+@contextmanager
 def progress_bars() -> Iterator:
     with Progress(
         TextColumn("{task.description:<22}"), BarColumn(), TextColumn("{task.completed:>10,} rows"),
@@ -141,8 +148,8 @@ def list_() -> None:
     """
     table = Table("mandate", "status", "created", "deadline")
     table.columns.insert(0, Column("run", no_wrap=True, min_width=22))
-    with procedure() as p:
-        for r in p.store.list():
+    with runs() as store:
+        for r in store.list():
             table.add_row(r.id, r.mandate_id or "", r.status, f"{r.created_at:%Y-%m-%d %H:%M}", str(r.deadline or ""))
     Console().print(table)
 
@@ -167,8 +174,8 @@ def report(
 
     Example: airlock run report run-20261129-ab12cd --out reports/
     """
-    with procedure() as p:
-        md, pdf = write_report(p, run_id, out)
+    with runs() as store:
+        md, pdf = write_report(store, run_id, out)
     typer.echo(f"{md}\n{pdf}")
 
 
@@ -207,10 +214,10 @@ def status(
 
     Example: airlock status run-20261129-ab12cd --json
     """
-    with procedure() as p:
-        run = p.store.get(run_id)
-        entities = p.store.entities(run_id)
-        events = p.store.events(run_id)
+    with runs() as store:
+        run = store.get(run_id)
+        entities = store.entities(run_id)
+        events = store.events(run_id)
     data = {
         "run": run.id, "status": run.status, "mandate": run.mandate_id, "mandate_digest": run.mandate_digest,
         "plan_digest": run.plan_digest, "source": run.source, "target": run.target,

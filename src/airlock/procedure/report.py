@@ -8,22 +8,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from xml.sax.saxutils import escape
 
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import getSampleStyleSheet
 from reportlab.lib.units import cm
 from reportlab.platypus import Paragraph, Preformatted, SimpleDocTemplate, Spacer
-from xml.sax.saxutils import escape
 
-if TYPE_CHECKING:
-    from airlock.procedure.runner import Procedure
+from airlock.procedure.records import RunStore
 
 
-def markdown(procedure: "Procedure", run_id: str) -> str:
-    run = procedure.store.get(run_id)
-    entities = procedure.store.entities(run_id)
-    events = procedure.store.events(run_id)
+def markdown(runs: RunStore, run_id: str) -> str:
+    run = runs.get(run_id)
+    entities = runs.entities(run_id)
+    events = runs.events(run_id)
     plan = json.loads(run.plan) if run.plan else {}
     lines = [
         f"# Migration report — run {run.id}",
@@ -81,9 +79,9 @@ def markdown(procedure: "Procedure", run_id: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_report(procedure: "Procedure", run_id: str, out: Path) -> tuple[Path, Path]:
+def write_report(runs: RunStore, run_id: str, out: Path) -> tuple[Path, Path]:
     out.mkdir(parents=True, exist_ok=True, mode=0o700)
-    text = markdown(procedure, run_id)
+    text = markdown(runs, run_id)
     md = out / f"{run_id}.report.md"
     md.write_text(text, encoding="utf-8")
     pdf = out / f"{run_id}.report.pdf"
