@@ -1,0 +1,108 @@
+"""Overlapping the stages of the data path: one stage runs ahead of the next, on its own thread.
+
+The data path is a chain of generators (source → convert → seal; vault → open → transform → write), and each
+stage alone keeps one core busy at most. :func:`prefetch` runs the stage that produces an iterable on a thread,
+so that it works on item n+1 while its consumer handles item n. The heavy work in Airlock releases the GIL
+(pyarrow and its zstd, polars, connectorx, the ADBC driver), so the two stages use two cores.
+
+>>> from airlock.pipeline import prefetch
+>>> [n * n for n in prefetch(range(5))]
+[0, 1, 4, 9, 16]
+
+What the consumer can rely on: items arrive in order; an exception raised by the iterable is raised again in
+the consumer, the very same object (its type, its one-line message); at most ``depth`` items wait between the
+two, so with the one the consumer holds, ``depth + 1`` are alive at once; and once the consumer stops — the
+iteration ends, it breaks out or raises, or the generator is closed or collected — the producer stops after the
+item it is producing, its iterable is closed (so a source's ``finally`` runs) and its thread is joined.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Iterable, Iterator
+from typing import Any, TypeVar
+
+__all__ = ["prefetch"]
+
+T = TypeVar("T")
+
+_ITEM, _END, _ERROR = range(3)
+
+
+class _Buffer:
+    """The bounded hand-over between the producer thread and the consumer."""
+
+    def __init__(self, depth: int):
+        self._depth = depth
+        self._entries: deque[tuple[int, Any]] = deque()
+        self._changed = threading.Condition()
+        self._stopped = False
+
+    def room(self) -> bool:
+        """Wait until an item may be produced; False once the consumer has stopped."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._stopped or len(self._entries) < self._depth)
+            return not self._stopped
+
+    def put(self, kind: int, value: Any) -> None:
+        with self._changed:
+            if not self._stopped:
+                self._entries.append((kind, value))
+                self._changed.notify_all()
+
+    def take(self) -> tuple[int, Any]:
+        with self._changed:
+            self._changed.wait_for(lambda: self._entries)
+            entry = self._entries.popleft()
+            self._changed.notify_all()
+            return entry
+
+    def stop(self) -> None:
+        with self._changed:
+            self._stopped = True
+            self._entries.clear()  # items the consumer will never take are released now
+            self._changed.notify_all()
+
+
+def _produce(items: Iterator[Any], buffer: _Buffer) -> None:
+    try:
+        # Room is reserved before the next item is made: that is what bounds the items alive to depth + 1.
+        while buffer.room():
+            try:
+                item = next(items)
+            except StopIteration:
+                buffer.put(_END, None)
+                return
+            buffer.put(_ITEM, item)
+    except BaseException as error:  # every error belongs to the consumer, which raises it again
+        buffer.put(_ERROR, error)
+    finally:
+        close = getattr(items, "close", None)
+        if close is not None:
+            try:
+                close()
+            except BaseException as error:
+                buffer.put(_ERROR, error)
+
+
+def prefetch(items: Iterable[T], depth: int = 1) -> Iterator[T]:
+    """``items``, produced on a daemon thread up to ``depth`` items ahead of the consumer (see the module)."""
+    if depth < 1:
+        raise ValueError(f"prefetch depth must be 1 or more, not {depth}")
+    buffer = _Buffer(depth)
+    thread = threading.Thread(target=_produce, args=(iter(items), buffer), name="airlock-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = buffer.take()
+            if kind == _END:
+                return
+            if kind == _ERROR:
+                raise value
+            yield value
+    finally:
+        buffer.stop()
+        # The cyclic garbage collector may close an abandoned generator on any thread, the producer's included.
+        if thread is not threading.current_thread():
+            thread.join()
