@@ -102,6 +102,9 @@ class RunEntity(Base):
     source_rows: Mapped[int | None] = mapped_column(sa.BigInteger)
     source_digest: Mapped[str | None] = mapped_column(sa.String(32))
     staged_digest: Mapped[str | None] = mapped_column(sa.String(32))
+    #: What the targets should hold once transformed (migration 0005); with staged_digest and fields, recorded
+    #: by the load, which opens every staged batch anyway, so that reconciliation need not open them again.
+    expected_digest: Mapped[str | None] = mapped_column(sa.String(32))
     target_rows: Mapped[int | None] = mapped_column(sa.BigInteger)
     target_digest: Mapped[str | None] = mapped_column(sa.String(32))
     reconciled: Mapped[bool | None] = mapped_column(sa.Boolean)
