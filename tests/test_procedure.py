@@ -208,6 +208,46 @@ def test_reconciliation_catches_a_deleted_an_altered_and_a_duplicated_record(lab
     assert accepted.status == State.ACCEPTED and accepted.waiver
 
 
+def test_a_run_loaded_before_the_load_recorded_its_fingerprints_still_reconciles(lab: Lab) -> None:
+    """Runs loaded by an earlier Airlock have no expected digest in the store: reconciliation computes it
+    from the staging, and still names what differs."""
+    p = lab.procedure
+    run_id = lab.approved_run()
+    p.extract(run_id, lab.processor)
+    p.load(run_id, lab.processor)
+    recorded = {e.entity: (e.staged_digest, e.fields, e.expected_digest) for e in p.store.entities(run_id)}
+    assert all(all(r) for r in recorded.values()), "the load records what reconciliation compares against"
+    for entity in recorded:
+        p.store.update_entity(run_id, entity, staged_digest=None, fields=None, expected_digest=None)
+    with sqlite3.connect(dburl.parse(lab.target).database) as db:
+        db.execute("UPDATE lab_result SET value_text = 'tampered' WHERE rowid = (SELECT min(rowid) FROM lab_result)")
+    run = p.reconcile(run_id, lab.processor)
+    assert run.reconciled_ok is False
+    entities = {e.entity: e for e in p.store.entities(run_id)}
+    assert {e for e, r in entities.items() if not r.reconciled} == {"result"}
+    assert json.loads(entities["result"].differences)["altered"] == 1
+    assert {e: (r.staged_digest, r.fields, r.expected_digest) for e, r in entities.items()} == recorded
+
+
+def test_a_tampered_chunk_fails_the_load_and_nothing_is_written(lab: Lab) -> None:
+    """The chunks are opened ahead on another thread; their integrity failure still fails the run and rolls
+    the target back."""
+    from airlock.vault import VaultIntegrityError
+
+    p = lab.procedure
+    run_id = lab.approved_run()
+    p.extract(run_id, lab.processor)
+    last = sorted((lab.home / "vault" / run_id / "result").glob("*.chunk"))[-1]
+    sealed = bytearray(last.read_bytes())
+    sealed[-1] ^= 1
+    last.write_bytes(bytes(sealed))
+    with pytest.raises(VaultIntegrityError, match=f"chunk result/{last.stem}") as failed:
+        p.load(run_id, lab.processor)
+    assert "\n" not in str(failed.value)
+    assert p.store.get(run_id).status == State.FAILED
+    assert not _target_rows(lab.target), "the load's transaction was rolled back"
+
+
 def test_report_pdf_names_every_actor(lab: Lab) -> None:
     p = lab.procedure
     run_id = lab.approved_run()

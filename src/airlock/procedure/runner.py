@@ -6,7 +6,11 @@ seals every source batch into the run's vault with the batch's cursor, so a run
 killed at any point resumes after the last sealed chunk without reading it
 again; loading reads the vault, transforms, re-checks the scope and writes each
 target in one transaction (replacing whatever a killed load may have
-committed), so a resumed load leaves neither duplicates nor gaps.
+committed), so a resumed load leaves neither duplicates nor gaps. The load also
+records, per entity, the fingerprints reconciliation compares against: it opens
+every staged batch anyway, so reconciliation reads only the source and the
+target. Within each step the stages overlap on threads
+(:func:`airlock.pipeline.prefetch`).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import datetime as dt
 import json
 import secrets
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +32,9 @@ from airlock.errors import AirlockError
 from airlock.guard import ScopeGuard, ScopeViolation
 from airlock.mandate import SignedMandate, load_mandate, verify_mandate
 from airlock.mandate.signatures import check_signatures
+from airlock.pipeline import prefetch
 from airlock.plan import make_plan
+from airlock.predicate import Extraction
 from airlock.procedure.lifecycle import Actor, State, Step, check
 from airlock.procedure.records import RunEvent, RunRecord, RunStore
 from airlock.signing import PublicIdentity, SigningIdentity, verify
@@ -147,7 +153,8 @@ class Procedure:
                 last = staged.last_batch(ex.entity)
                 after = json.loads(last.schema.metadata[CURSOR]) if last is not None and last.schema.metadata and CURSOR in last.schema.metadata else None
                 rows = sum(r.rows for r in staged.chunk_refs(ex.entity))
-                for batch, cursor in source.stream_from(ex, after=after):
+                # Converting the next source batch overlaps sealing this one.
+                for batch, cursor in prefetch(source.stream_from(ex, after=after)):
                     staged.seal(ex.entity, batch.replace_schema_metadata({**(batch.schema.metadata or {}), CURSOR: json.dumps(cursor).encode()}))
                     rows += batch.num_rows
                     if progress:
@@ -168,24 +175,31 @@ class Procedure:
         return run
 
     def load(self, run_id: str, operator: SigningIdentity, progress: Progress | None = None) -> RunRecord:
-        """Vault → transform → scope guard → targets, each target in one transaction; idempotent."""
+        """Vault → transform → scope guard → targets, each target in one transaction; idempotent.
+
+        Per entity it records what reconciliation compares against (see :class:`_Recorded`); a load starts
+        from scratch, and so do these, whenever it runs again.
+        """
         run = self.store.get(run_id)
         self._operator(run, operator)
         self._step(run, Step.LOAD, actor(operator), {})
         with self._stops(run, operator):
             signed = self._mandate(run)
             staged = self._vault(run)
+            profile = profiles.load(run.profile)
             transformer = Transformer(signed.mandate.scope, pseudonym_key=staged.derived_key("pseudonym"))
             guard = ScopeGuard(signed.mandate.scope, run_id=run.id)
             targets = self._targets(run, signed, replace=True)
+            recorded: dict[str, _Recorded] = {}
             with ExitStack() as stack:
                 opened = [stack.enter_context(t) for t in targets]
                 loaded: dict[str, int] = {}
                 for ex in scope.compile_scope(signed.mandate.scope):
                     rows = loaded[ex.entity] = 0
-                    for batch in staged.chunks(ex.entity):
-                        batch = _strip(batch)
-                        out = transformer.apply(ex.entity, batch)
+                    record = recorded[ex.entity] = _Recorded(_schema(profile, ex).names)
+                    # Opening and transforming the next batches overlaps writing this one; every write of a
+                    # target stays on this thread, in order, inside the target's transaction.
+                    for out in prefetch(_transformed(staged, ex.entity, transformer, record)):
                         guard.check(ex.entity, out)
                         for t in opened:
                             t.write(ex.entity, out)
@@ -194,12 +208,13 @@ class Procedure:
                         if progress:
                             progress("load", ex.entity, rows)
         for entity, rows in loaded.items():
-            self.store.update_entity(run.id, entity, rows_written=rows)
+            self.store.update_entity(run.id, entity, rows_written=rows, **recorded[entity].result())
         self._step(run, Step.FINISH_LOAD, actor(operator), {"redacted": json.dumps(transformer.redactions)})
         return run
 
     def reconcile(self, run_id: str, operator: SigningIdentity, source_url: str | None = None) -> RunRecord:
-        """Per entity: source (within scope) against staged, staged-and-transformed against the SQL target."""
+        """Per entity: the source (within scope) against the staging, and the SQL target against what the load
+        wrote to it, as the load recorded both; the differing keys are looked for only when they differ."""
         run = self.store.get(run_id)
         self._operator(run, operator)
         signed = self._mandate(run)
@@ -207,45 +222,50 @@ class Procedure:
         source = self._source(run, source_url, on_bad_record="reject")
         transformer = Transformer(signed.mandate.scope, pseudonym_key=staged.derived_key("pseudonym"))
         targets = Targets.from_json(json.loads(run.targets))
+        extractions = scope.compile_scope(signed.mandate.scope)
+        schemas = {ex.entity: _schema(source.profile, ex) for ex in extractions}
+        loaded = {e.entity: e for e in self.store.entities(run.id)}
         all_ok = True
-        for ex in scope.compile_scope(signed.mandate.scope):
-            columns = list(model.entity(ex.entity).projection([f for f in ex.fields if f in source.profile.entities[ex.entity].fields]).names)
-            key = model.entity(ex.entity).key
-            src = reconcile.fingerprint(source.stream(ex), columns)
-            # One pass over the staging: its fingerprint, the scope report, and what the target should hold.
-            staged_print, expected_print = reconcile.Accumulator(columns), reconcile.Accumulator(columns)
-            fields = reconcile.FieldReport(columns)
-            schema = None
-            for batch in staged.chunks(ex.entity):
-                batch = _strip(batch)
-                staged_print.add(batch)
-                fields.add(batch)
-                out = transformer.apply(ex.entity, batch)
-                expected_print.add(out)
-                schema = out.schema
-            stg = staged_print.result()
-            record: dict[str, Any] = {"source_rows": src.rows, "source_digest": src.digest, "staged_digest": stg.digest,
-                                      "fields": json.dumps(fields.result())}
-            ok = src == stg
-            if targets.sql and schema is not None:
-                tgt = reconcile.fingerprint(_read_target(targets.sql, ex.entity, schema), columns)
-                record.update(target_rows=tgt.rows, target_digest=tgt.digest)
-                if tgt != expected_print.result():
-                    ok = False
-                    # Streams both sides again, keeping one key and one hash per record.
-                    expected = (transformer.apply(ex.entity, _strip(b)) for b in staged.chunks(ex.entity))
-                    diff = reconcile.differences(expected, _read_target(targets.sql, ex.entity, schema), columns, key)
-                    record["differences"] = json.dumps({"missing": len(diff.missing), "unexpected": len(diff.unexpected),
-                                                        "altered": len(diff.altered), "duplicated": len(diff.duplicated)})
-                    # The differing keys are evidence about patients: sealed in the vault, never in the store.
-                    staged.seal_rejects(f"reconcile_{ex.entity}", pa.record_batch({
-                        "kind": ["missing"] * len(diff.missing) + ["unexpected"] * len(diff.unexpected)
-                        + ["altered"] * len(diff.altered) + ["duplicated"] * len(diff.duplicated),
-                        "key": list(diff.missing + diff.unexpected + diff.altered + diff.duplicated),
-                    }), "reconciliation differences")
-            record["reconciled"] = ok
-            all_ok &= ok
-            self.store.update_entity(run.id, ex.entity, **record)
+        # The target (PostgreSQL, SQLite) is read back on a thread while the source is read here: two
+        # independent servers, so the two reads overlap entity by entity.
+        read_back = (prefetch(_read_back(targets.sql, extractions, schemas), depth=len(extractions)) if targets.sql
+                     else (None for _ in extractions))
+        with closing(read_back):
+            for ex in extractions:
+                schema = schemas[ex.entity]
+                columns, key = list(schema.names), model.entity(ex.entity).key
+                src = reconcile.fingerprint(source.stream(ex), columns)
+                entity = loaded.get(ex.entity)
+                if entity is not None and entity.expected_digest is not None:
+                    expected = {"staged_digest": entity.staged_digest, "fields": entity.fields, "expected_digest": entity.expected_digest}
+                else:
+                    # Loaded before the load recorded these: one pass over the staging, as the load makes it.
+                    again = _Recorded(columns)
+                    for _ in _transformed(staged, ex.entity, transformer, again):
+                        pass
+                    expected = again.result()
+                record: dict[str, Any] = {"source_rows": src.rows, "source_digest": src.digest, **expected}
+                # A digest ends with its row count: equal digests mean equal counts too.
+                ok = src.digest == expected["staged_digest"]
+                tgt = next(read_back)
+                if tgt is not None:
+                    record.update(target_rows=tgt.rows, target_digest=tgt.digest)
+                    if tgt.digest != expected["expected_digest"]:
+                        ok = False
+                        # Streams both sides again, keeping one key and one hash per record.
+                        diff = reconcile.differences(_transformed(staged, ex.entity, transformer),
+                                                     _read_target(targets.sql, ex.entity, schema), columns, key)
+                        record["differences"] = json.dumps({"missing": len(diff.missing), "unexpected": len(diff.unexpected),
+                                                            "altered": len(diff.altered), "duplicated": len(diff.duplicated)})
+                        # The differing keys are evidence about patients: sealed in the vault, never in the store.
+                        staged.seal_rejects(f"reconcile_{ex.entity}", pa.record_batch({
+                            "kind": ["missing"] * len(diff.missing) + ["unexpected"] * len(diff.unexpected)
+                            + ["altered"] * len(diff.altered) + ["duplicated"] * len(diff.duplicated),
+                            "key": list(diff.missing + diff.unexpected + diff.altered + diff.duplicated),
+                        }), "reconciliation differences")
+                record["reconciled"] = ok
+                all_ok &= ok
+                self.store.update_entity(run.id, ex.entity, **record)
         run.reconciled_ok = all_ok
         self._step(run, Step.RECONCILE, actor(operator), {"ok": str(all_ok)})
         return run
@@ -371,14 +391,46 @@ def _strip(batch: pa.RecordBatch) -> pa.RecordBatch:
     return batch.replace_schema_metadata(meta)
 
 
+def _schema(profile: profiles.Profile, ex: Extraction) -> pa.Schema:
+    """The staged (and loaded) schema of an extraction: its fields that the profile maps, as the source
+    connector delivers them."""
+    return model.entity(ex.entity).projection([f for f in ex.fields if f in profile.entities[ex.entity].fields])
+
+
+class _Recorded:
+    """What the load records per entity for reconciliation: the staging's fingerprint and field report, and
+    the fingerprint of what the targets should hold (the staging transformed)."""
+
+    def __init__(self, columns: list[str]):
+        self.staged, self.fields, self.expected = reconcile.Accumulator(columns), reconcile.FieldReport(columns), reconcile.Accumulator(columns)
+
+    def add(self, staged: pa.RecordBatch, transformed: pa.RecordBatch) -> None:
+        self.staged.add(staged)
+        self.fields.add(staged)
+        self.expected.add(transformed)
+
+    def result(self) -> dict[str, str]:
+        return {"staged_digest": self.staged.result().digest, "fields": json.dumps(self.fields.result()),
+                "expected_digest": self.expected.result().digest}
+
+
+def _transformed(staged: RunVault, entity: str, transformer: Transformer, record: _Recorded | None = None) -> Iterator[pa.RecordBatch]:
+    """The entity's staged batches as the targets receive them; opening (verify, decrypt, decompress) runs
+    ahead on a thread. Each batch is added to ``record`` on the way, when one is given."""
+    for batch in prefetch(staged.chunks(entity)):
+        batch = _strip(batch)
+        out = transformer.apply(entity, batch)
+        if record is not None:
+            record.add(batch, out)
+        yield out
+
+
 def _without_password(url: str) -> str:
     return dburl.parse(url).set(password=None).render_as_string(hide_password=False)
 
 
-def _read_target(url: str, entity: str, schema: pa.Schema | None) -> Iterator[pa.RecordBatch]:
+def _read_target(url: str, entity: str, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
     """The target's rows of ``entity`` with the staged schema's columns, as canonical batches."""
-    if schema is None:
-        return iter(())
     import connectorx as cx
 
     from airlock.targets.sql import table_name
@@ -387,3 +439,8 @@ def _read_target(url: str, entity: str, schema: pa.Schema | None) -> Iterator[pa
     reader = cx.read_sql(dburl.connectorx_url(url), f'SELECT {columns} FROM "{table_name(entity)}"', return_type="arrow_stream", batch_size=50_000)
     return reconcile.read_back(iter(reader), schema)
 
+
+def _read_back(url: str, extractions: list[Extraction], schemas: dict[str, pa.Schema]) -> Iterator[reconcile.Fingerprint]:
+    """The SQL target's fingerprint of each extraction's entity, in order."""
+    for ex in extractions:
+        yield reconcile.fingerprint(_read_target(url, ex.entity, schemas[ex.entity]), list(schemas[ex.entity].names))
