@@ -22,10 +22,12 @@ def show(plan: Plan, console: Console) -> None:
     for col in ("entity", "in source", "extracted", "conditions"):
         table.add_column(col)
     for e in plan.entities:
-        table.add_row(e.entity, f"{e.in_source:,}", f"{e.extracted:,}", "\n".join(e.conditions) or "all records")
+        # Packed records (BLIS results) are counted as the values their tests can hold: empty ones are not extracted.
+        bound = "" if e.exact else "at most "
+        table.add_row(e.entity, f"{bound}{e.in_source:,}", f"{bound}{e.extracted:,}", "\n".join(e.conditions) or "all records")
     console.print(table)
     for e in plan.entities:
-        console.print(f"[bold]{e.entity}[/bold] delivers: " + ", ".join(f"{k} ({v:,})" for k, v in e.fields.items()))
+        console.print(f"[bold]{e.entity}[/bold] delivers: " + ", ".join(e.fields))
         if e.not_allowed:
             console.print("  left in the source (not in the mandate): " + ", ".join(e.not_allowed))
         if e.unavailable:

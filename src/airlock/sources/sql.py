@@ -48,6 +48,21 @@ class Rejected:
     reason: str
 
 
+@dataclass(frozen=True)
+class Census:
+    """What an extraction would deliver, counted in the source (see :meth:`SqlSource.census`)."""
+
+    #: The entity's records in the source, whatever the scope.
+    in_source: int
+    #: Records the extraction delivers.
+    rows: int
+    #: Per sensitive category: (records otherwise in scope, records delivered).
+    tags: dict[str, tuple[int, int]]
+    #: False when the counts are upper bounds: a packed value left empty is known only once the records are
+    #: read (the extraction counts them exactly).
+    exact: bool
+
+
 class SqlSource:
     """A SQL LIS database (MariaDB/MySQL, PostgreSQL or SQLite) read through a profile."""
 
@@ -71,7 +86,6 @@ class SqlSource:
         self.description = f"{dburl.describe(url)} (profile {profile.name})"
         self._checked = False
         self._parts_cache: dict[str, pl.DataFrame] = {}
-        self._quarantined: set[int] = set()  # rows of the current batch a conversion rejected
 
     # -- checks -----------------------------------------------------------------------------
 
@@ -182,6 +196,109 @@ class SqlSource:
         counted = self._read_all(f"SELECT COUNT(*) AS n FROM ({query}) AS q")
         return int(counted.column("n")[0].as_py())
 
+    def census(self, extraction: Extraction) -> Census | None:
+        """How many records ``extraction`` would deliver and how many the entity holds, counted by the
+        database: no record leaves it, only counts.
+
+        One scan of the entity's table and joins, grouped by whether a row meets the pushed-down predicates.
+        A packed entity is grouped by its parts' group as well (BLIS: the test type) and spread over each
+        group's parts; that also gives the sensitive categories, which follow from the test and the measure.
+        None when only reading the records can tell: a full-export-only source, a predicate SQL cannot express
+        that is not a property of the group and part, or a column the tags read that is not the same across a
+        group (then :meth:`stream` and count).
+        """
+        self.check()
+        em = self._entity_map(extraction.entity)
+        pushed = [p for p in extraction.predicates if self._pushable(em, p)]
+        in_memory = [p for p in extraction.predicates if p not in pushed]
+        if self.full_export_only or (in_memory and not (em.packed and all(_per_part(em, p.field) for p in in_memory))):
+            return None
+        tables = self._tables(em)
+        rows = self._census_distinct(em, tables, pushed) if em.distinct else self._census_scan(em, tables, pushed, in_memory)
+        if rows is None:
+            return None
+        if em.packed:
+            return self._census_parts(em, rows, in_memory)
+        return Census(int(rows["n"].sum()), int(rows.filter("in_scope")["n"].sum()), {}, exact=True)
+
+    def _census_scan(self, em: EntityMap, tables: dict[str, sa.TableClause], pushed: list[Predicate], in_memory: list[Predicate]) -> pl.DataFrame | None:
+        """Rows in scope and out of it (per group for a packed entity, with the values of the columns its tags
+        and per-part predicates read, which must be the same across each group)."""
+        keyed = sorted(f for f in _depends(em, [p.field for p in in_memory] + [f for f in em.fields if em.fields[f].kind == "classify"])
+                       if em.packed and em.fields[f].kind in ("column", "attribute"))  # fmt: skip
+        if any(em.fields[f].kind == "attribute" for f in keyed):
+            return None
+        keys = []
+        if em.packed:
+            # Grouped by an expression, not the bare column: MariaDB would otherwise walk the column's index and
+            # fetch each row through it, several times slower than a scan.
+            group = _col(tables, em.packed.group)
+            keys.append(sa.func.coalesce(group, group).label("p_group"))
+        counted = []
+        # The scope's predicates in WHERE, where the database plans semi-joins well; then the whole entity.
+        for predicates, values in ((pushed, keyed), ([], [])):
+            aggregates = [sa.func.count().label("n")]
+            for f in values:
+                expr = self._expr(em, tables, f)
+                aggregates += [sa.func.min(expr).label(f"value_{f}"), sa.func.max(expr).label(f"max_{f}"), sa.func.count(expr).label(f"count_{f}")]
+            stmt = self._filtered(em, tables, sa.select(*keys, *aggregates), predicates)
+            rows = pl.from_arrow(self._read_all(self._compile(stmt.group_by(*(k.element for k in keys)) if keys else stmt)))
+            assert isinstance(rows, pl.DataFrame)
+            counted.append(rows)
+            if not pushed:
+                break
+        scoped = counted[0]
+        for f in keyed:
+            count, low, high = pl.col(f"count_{f}"), pl.col(f"value_{f}"), pl.col(f"max_{f}")
+            if len(scoped.filter((count != 0) & ((count != pl.col("n")) | (low != high)))):
+                return None
+        scoped = scoped.with_columns(in_scope=pl.lit(True))
+        if not pushed:
+            return scoped
+        # What is out of scope: the whole entity less what is in it, group by group.
+        on = ["p_group"] if em.packed else []
+        total = counted[1]
+        outside = (total.join(scoped.select(*on, pl.col("n").alias("n_in")), on=on, how="left") if on else total.with_columns(n_in=scoped["n"]))
+        outside = outside.with_columns(n=pl.col("n") - pl.col("n_in").fill_null(0), in_scope=pl.lit(False)).drop("n_in")
+        return pl.concat([scoped, outside], how="diagonal_relaxed")
+
+    def _census_distinct(self, em: EntityMap, tables: dict[str, sa.TableClause], pushed: list[Predicate]) -> pl.DataFrame:
+        """A distinct entity's records (one per distinct value of the column the stream orders by), counted with
+        and without the pushed predicates."""
+        counts = []
+        for predicates in (pushed, []):
+            inner = self._filtered(em, tables, sa.select(_col(tables, em.order_by)).distinct(), predicates).subquery()
+            counts.append(int(self._read_all(self._compile(sa.select(sa.func.count().label("n")).select_from(inner))).column("n")[0].as_py()))
+        scoped, total = counts
+        return pl.DataFrame({"in_scope": [True, False], "n": [scoped, total - scoped]})
+
+    def _census_parts(self, em: EntityMap, rows: pl.DataFrame, in_memory: list[Predicate]) -> Census:
+        """Grouped counts spread over each group's parts: one weighted row per group and part."""
+        assert em.packed is not None
+        rows = rows.with_columns(pl.col("p_group").cast(pl.String)).join(self._parts(em), on="p_group", how="inner")
+        parts = {n: rows[f"part_{n}"].to_arrow() for n in em.packed.parts_fields}
+        parts = {k: v.cast(pa.string()) if pa.types.is_large_string(v.type) else v for k, v in parts.items()}
+        values: dict[str, pa.Array] = {}
+        for name in _ordered(em, {f for f in em.fields if _per_part(em, f)}):
+            fm = em.fields[name]
+            if f"value_{name}" in rows.columns:
+                values[name] = _convert_simple(rows[f"value_{name}"].to_arrow(), fm)
+            elif fm.kind == "part" or (fm.kind in ("compose", "classify") and all(src in values for src in fm.source)):
+                values[name] = self._computed(fm, values, parts)
+        batch = pa.RecordBatch.from_pydict(values)
+        classify = sorted(f for f in em.fields if em.fields[f].kind == "classify")
+        otherwise = pl.Series(predicate.mask(batch, [p for p in in_memory if p.field not in classify])) & rows["in_scope"]
+        frame = rows.select("n").with_columns(otherwise=otherwise, kept=otherwise & pl.Series(predicate.mask(batch, in_memory)))
+        tags: dict[str, tuple[int, int]] = {}
+        for f in classify:
+            listed = frame.with_columns(tag=pl.Series(values[f])).explode("tag").drop_nulls("tag")
+            for tag, n_otherwise, n_kept in listed.group_by("tag").agg(
+                otherwise=pl.col("n").filter("otherwise").sum(), kept=pl.col("n").filter("kept").sum()
+            ).sort("tag").iter_rows():
+                if n_otherwise:
+                    tags[tag] = (int(n_otherwise), int(n_kept))
+        return Census(int(rows["n"].sum()), int(frame.filter("kept")["n"].sum()), tags, exact=False)
+
     # -- query building ---------------------------------------------------------------------
 
     def _entity_map(self, entity: str) -> EntityMap:
@@ -242,16 +359,21 @@ class SqlSource:
 
     def _filtered(self, em: EntityMap, tables: dict[str, sa.TableClause], stmt: Any, pushed: list[Predicate]) -> Any:
         """``stmt`` from the entity's table and joins, with its mapping conditions and the pushed predicates."""
-        source = _joined(tables, em.table, em.joins)
-        conditions = [sa.and_(_col(tables, c.column).is_not(None), _col(tables, c.column) != "") for c in em.where if c.op == "not_empty"]
+        conditions = self._mapping_conditions(em, tables) + self._conditions(em, tables, pushed)
+        stmt = stmt.select_from(_joined(tables, em.table, em.joins))
+        return stmt.where(sa.and_(*conditions)) if conditions else stmt
+
+    def _mapping_conditions(self, em: EntityMap, tables: dict[str, sa.TableClause]) -> list[Any]:
+        """What makes a source row one of the entity's records (BLIS: a test with a result)."""
+        return [sa.and_(_col(tables, c.column).is_not(None), _col(tables, c.column) != "") for c in em.where if c.op == "not_empty"]
+
+    def _conditions(self, em: EntityMap, tables: dict[str, sa.TableClause], pushed: list[Predicate]) -> list[Any]:
+        """The pushed predicates in SQL."""
+        out = []
         for p in pushed:
             expr = self._expr(em, tables, p.field)
-            if p.op == "in_extraction":
-                conditions.append(expr.in_(self._subselect(p.value)))
-            else:
-                conditions.append(_sql_condition(expr, p))
-        stmt = stmt.select_from(source)
-        return stmt.where(sa.and_(*conditions)) if conditions else stmt
+            out.append(expr.in_(self._subselect(p.value)) if p.op == "in_extraction" else _sql_condition(expr, p))
+        return out
 
     def _subselect(self, sub: Extraction) -> Any:
         """The values of ``sub``'s only field, as a SQL subquery with ``sub``'s pushable predicates."""
@@ -339,44 +461,47 @@ class SqlSource:
         if em.packed:
             table, parts = self._unpack(em, table, labels)
         keys = table.column(labels[_first_column_field(em)]).combine_chunks()
-        self._quarantined = set()  # rejected rows are left out of the batch, like malformed packed ones
+        quarantined: set[int] = set()  # rows a conversion rejected: left out, like malformed packed ones
         values: dict[str, pa.Array] = {}
         derived: dict[str, pa.Array] | None = None
         for name in _ordered(em, needed):
             fm = em.fields[name]
             if fm.kind in ("column", "attribute"):
-                arr = self._convert(em, name, table.column(labels[name]).combine_chunks(), keys)
-            elif fm.kind == "part":
-                arr = parts[fm.source]  # type: ignore[index]
-                if fm.lookup:
-                    arr = _lookup(arr, self.profile.codes[fm.lookup])
-            elif fm.kind == "compose":
-                arr = pc.binary_join_element_wise(*(values[s] for s in fm.source), fm.separator)
-            elif fm.kind == "classify":
-                from airlock import sensitivity
-
-                arr = sensitivity.tag_column(*(values[s] for s in fm.source), curated=self.profile.sensitivity)
-            else:  # derive: one pass gives every derived field, so it runs once per batch
+                arr = self._convert(em, name, table.column(labels[name]).combine_chunks(), keys, quarantined)
+            elif fm.kind == "derive":  # one pass gives every derived field, so it runs once per batch
                 if derived is None:
                     derived = results.derive(values["value_text"], parts.get("reference_text", pa.nulls(len(table), pa.string())))
                 arr = derived[name]
+            else:
+                arr = self._computed(fm, values, parts)
             values[name] = arr
         arrays = [values[f.name].cast(f.type) for f in ent.fields if f.name in values]
         fields = [f.arrow() for f in ent.fields if f.name in values]
         batch = pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
-        if self._quarantined:
+        if quarantined:
             keep = np.ones(batch.num_rows, dtype=bool)
-            keep[list(self._quarantined)] = False
+            keep[list(quarantined)] = False
             batch = batch.filter(pa.array(keep))
         return batch
 
-    def _convert(self, em: EntityMap, name: str, arr: pa.Array, keys: pa.Array) -> pa.Array:
+    def _computed(self, fm: FieldMap, values: dict[str, pa.Array], parts: dict[str, pa.Array]) -> pa.Array:
+        """A part, compose or classify field, from the parts and the fields computed before it."""
+        if fm.kind == "part":
+            arr = parts[fm.source]  # type: ignore[index]
+            return _lookup(arr, self.profile.codes[fm.lookup]) if fm.lookup else arr
+        if fm.kind == "compose":
+            return pc.binary_join_element_wise(*(values[s] for s in fm.source), fm.separator)
+        from airlock import sensitivity
+
+        return sensitivity.tag_column(*(values[s] for s in fm.source), curated=self.profile.sensitivity)
+
+    def _convert(self, em: EntityMap, name: str, arr: pa.Array, keys: pa.Array, quarantined: set[int]) -> pa.Array:
         fm = em.fields[name]
         if fm.convert in ("date", "datetime"):
-            return self._parse_dates(em, name, arr, keys)
+            return self._parse_dates(em, name, arr, keys, quarantined)
         return _convert_simple(arr, fm)
 
-    def _parse_dates(self, em: EntityMap, name: str, arr: pa.Array, keys: pa.Array) -> pa.Array:
+    def _parse_dates(self, em: EntityMap, name: str, arr: pa.Array, keys: pa.Array, quarantined: set[int]) -> pa.Array:
         fm = em.fields[name]
         s = pl.Series(arr).cast(pl.String).str.strip_chars()
         text = pl.when(s.str.contains(_ZERO_DATE) | (s == "")).then(None).otherwise(s)
@@ -392,7 +517,7 @@ class SqlSource:
             # Bad records are few; naming each one is a loop over them, not over the batch.
             for row in bad.arg_true().to_list():
                 self._bad_record(em, str(keys[row].as_py()), name, f"not a valid date in {fm.source}")
-            self._quarantined |= set(bad.arg_true().to_list())
+            quarantined |= set(bad.arg_true().to_list())
         out = parsed.to_arrow().cast(pa.timestamp("s"))
         return out.cast(pa.date32()) if fm.convert == "date" else out
 
@@ -476,6 +601,32 @@ def _closure(em: EntityMap, wanted: set[str]) -> set[str]:
             todo.append("value_text")
     needed.add(_first_column_field(em))  # names records in errors
     return needed
+
+
+def _depends(em: EntityMap, names: list[str]) -> set[str]:
+    """The fields ``names`` are computed from, themselves included."""
+    out: set[str] = set()
+    todo = list(names)
+    while todo:
+        name = todo.pop()
+        if name not in out:
+            out.add(name)
+            if em.fields[name].kind in ("compose", "classify"):
+                todo += list(em.fields[name].source)
+    return out
+
+
+def _per_part(em: EntityMap, name: str) -> bool:
+    """Whether a field of a packed entity is the same for every record of a group with the same column values:
+    columns and attributes (counted per value), parts other than the packed value, and what is computed from them."""
+    fm = em.fields[name]
+    if fm.kind in ("column", "attribute"):
+        return True
+    if fm.kind == "part":
+        return em.packed is not None and fm.source in em.packed.parts_fields
+    if fm.kind in ("compose", "classify"):
+        return all(_per_part(em, s) for s in fm.source)
+    return False
 
 
 def _ordered(em: EntityMap, needed: set[str]) -> list[str]:
