@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from airlock import dburl, model, predicate, results
+from airlock.pipeline import prefetch
 from airlock.errors import ProfileError, RecordError, SourceError
 from airlock.predicate import Extraction, Predicate
 from airlock.sources.profile import EntityMap, FieldMap, Join, Profile
@@ -158,7 +159,8 @@ class SqlSource:
         checks = self._resolved(extraction.predicates)
         query, labels = self._query(em, needed, pushed, after=after)
         produced = False
-        for raw in self._read(query):
+        # The database produces batch n+1 while batch n is converted (connectorx and sqlite3 release the GIL).
+        for raw in prefetch(self._read(query, self._batch_rows(em))):
             batch = self._canonical(em, raw, labels, needed)
             batch = predicate.apply(batch, checks)
             cursor = raw.column("o_cursor")[raw.num_rows - 1].as_py() if raw.num_rows else after
@@ -209,7 +211,7 @@ class SqlSource:
         """
         self.check()
         em = self._entity_map(extraction.entity)
-        pushed = [p for p in extraction.predicates if self._pushable(em, p)]
+        pushed = [p for p in extraction.predicates if self._wholly_pushable(em, p)]
         in_memory = [p for p in extraction.predicates if p not in pushed]
         if self.full_export_only or (in_memory and not (em.packed and all(_per_part(em, p.field) for p in in_memory))):
             return None
@@ -309,14 +311,25 @@ class SqlSource:
 
     def _pushable(self, em: EntityMap, p: Predicate) -> bool:
         fm = em.fields.get(p.field)
-        if fm is None or fm.kind not in ("column", "attribute") or fm.mapping or fm.lookup:
-            return False
-        if fm.convert not in _PUSHABLE_CONVERTS or p.op == "none_of":
+        if fm is None or fm.kind not in ("column", "attribute") or fm.mapping or fm.lookup or p.op == "none_of":
             return False
         if p.op == "in_extraction":
             sub = p.value
-            return sub.entity in self.profile.entities and self._pushable(self._entity_map(sub.entity), Predicate(sub.fields[0], "not_null"))
+            if sub.entity not in self.profile.entities:
+                return False
+            sm = self._entity_map(sub.entity).fields.get(sub.fields[0])
+            # A digest on both sides compares as the raw values it digests do (it is one-to-one).
+            digests = sm is not None and fm.convert == sm.convert == "digest" and sm.kind == "column" and not (sm.mapping or sm.lookup or sm.nullif or fm.nullif)
+            return digests or (fm.convert in _PUSHABLE_CONVERTS and self._pushable(self._entity_map(sub.entity), Predicate(sub.fields[0], "not_null")))
+        if fm.convert not in _PUSHABLE_CONVERTS:
+            return False
         return not (fm.nullif is not None and p.op in ("not_in", "not_null"))
+
+    def _wholly_pushable(self, em: EntityMap, p: Predicate) -> bool:
+        """Pushable, and so is every predicate of the records a semi-join reads: SQL alone then decides."""
+        if not self._pushable(em, p):
+            return False
+        return p.op != "in_extraction" or all(self._wholly_pushable(self._entity_map(p.value.entity), q) for q in p.value.predicates)
 
     def _tables(self, em: EntityMap) -> dict[str, sa.TableClause]:
         columns: dict[str, set[str]] = {}
@@ -402,18 +415,28 @@ class SqlSource:
 
     # -- reading ----------------------------------------------------------------------------
 
-    def _read(self, query: str) -> Iterator[pa.RecordBatch]:
+    def _batch_rows(self, em: EntityMap) -> int:
+        """Source rows per batch: ``batch_rows``, or for a packed entity as many as unpack into about that many
+        records (a BLIS test holds ~3 results: batches of 50,000 tests held ~140,000 rows of 26 columns)."""
+        if em.packed is None:
+            return self.batch_rows
+        parts = self._parts(em)
+        per_record = len(parts) / max(parts["p_group"].n_unique(), 1)
+        return max(1, int(self.batch_rows / max(per_record, 1)))
+
+    def _read(self, query: str, rows: int | None = None) -> Iterator[pa.RecordBatch]:
+        rows = rows or self.batch_rows
         if self.dialect == "sqlite":
-            yield from self._read_sqlite(query)
+            yield from self._read_sqlite(query, rows)
             return
         try:
-            reader = cx.read_sql(dburl.connectorx_url(self.url), query, return_type="arrow_stream", batch_size=self.batch_rows)
+            reader = cx.read_sql(dburl.connectorx_url(self.url), query, return_type="arrow_stream", batch_size=rows)
             yield from reader
         except (RuntimeError, OSError) as e:
             # connectorx messages carry driver text, never row values; keep the first line.
             raise SourceError(f"reading the source {dburl.describe(self.url)} failed: {str(e).splitlines()[0][:200]}") from None
 
-    def _read_sqlite(self, query: str) -> Iterator[pa.RecordBatch]:
+    def _read_sqlite(self, query: str, rows_per_batch: int) -> Iterator[pa.RecordBatch]:
         """SQLite through the standard library, read-only: connectorx infers an expression column's type
         from its first value and fails when that is NULL (a custom field a patient lacks)."""
         path = dburl.parse(self.url).database
@@ -422,7 +445,7 @@ class SqlSource:
             try:
                 cursor = conn.execute(query)
                 names = [d[0] for d in cursor.description]
-                while rows := cursor.fetchmany(self.batch_rows):
+                while rows := cursor.fetchmany(rows_per_batch):
                     yield pa.RecordBatch.from_arrays([_column(values) for values in zip(*rows)], names=names)
             finally:
                 conn.close()
@@ -434,6 +457,8 @@ class SqlSource:
 
     def _parts(self, em: EntityMap) -> pl.DataFrame:
         """The small reference table of packed parts (BLIS: measures per test type), read once."""
+        if em.entity in self._parts_cache:
+            return self._parts_cache[em.entity]
         p = em.packed
         assert p is not None
         tables = self._tables(em)
@@ -450,7 +475,9 @@ class SqlSource:
         assert isinstance(df, pl.DataFrame)
         converted = {f"part_{n}": _convert_simple(df[f"part_{n}"].to_arrow(), p.parts_fields[n]) for n in names}
         df = df.with_columns(**{k: pl.Series(v) for k, v in converted.items()})
-        return df.with_columns(p_group=pl.col("p_group").cast(pl.String), p_pos=pl.int_range(pl.len()).over("p_group").cast(pl.UInt32))
+        df = df.with_columns(p_group=pl.col("p_group").cast(pl.String), p_pos=pl.int_range(pl.len()).over("p_group").cast(pl.UInt32))
+        self._parts_cache[em.entity] = df
+        return df
 
     # -- conversion to the canonical model ----------------------------------------------------
 
@@ -531,9 +558,7 @@ class SqlSource:
         """One row per packed value: split, check the count against the parts, join the parts' fields."""
         p = em.packed
         assert p is not None
-        if em.entity not in self._parts_cache:
-            self._parts_cache[em.entity] = self._parts(em)
-        parts = self._parts_cache[em.entity]
+        parts = self._parts(em)
         expected = parts.group_by("p_group").agg(p_expected=pl.len().cast(pl.UInt32))
         df = pl.DataFrame(
             {
