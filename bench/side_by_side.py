@@ -29,6 +29,7 @@ LEGS = {
 def run(patients: int) -> dict[str, Any]:
     data = dataset.ensure(patients)
     source_rows = sum(data["rows"].values())  # type: ignore[union-attr]
+    print(f"  MariaDB buffer pool: {common.size_buffer_pool(patients)} MiB", flush=True)
     legs: dict[str, Any] = {}
     for leg in LEGS:
         print(f"  {leg} ...", flush=True)
