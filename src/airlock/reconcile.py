@@ -89,9 +89,12 @@ class Accumulator:
         self.rows = self._high = self._low = 0
 
     def add(self, batch: pa.RecordBatch | pa.Table) -> None:
-        if batch.num_rows == 0:
-            return
-        h = _hashes(normalise(batch, self.columns))
+        if batch.num_rows:
+            self.add_normalised(normalise(batch, self.columns))
+
+    def add_normalised(self, df: pl.DataFrame) -> None:
+        """Add rows already through :func:`normalise` with this accumulator's columns."""
+        h = _hashes(df)
         self.rows += len(h)
         self._high += int((h // (1 << 32)).sum())
         self._low += int((h % (1 << 32)).sum())
@@ -111,17 +114,32 @@ def fingerprint(batches: Iterable[pa.RecordBatch | pa.Table], columns: list[str]
 class FieldReport:
     """Per field: values present (non-null) and an order-independent digest of the field alone, batch by batch.
 
-    What the controller reads to see that nothing more than the mandate's fields was taken.
+    What the controller reads to see that nothing more than the mandate's fields was taken. A field's digest
+    is the fingerprint of that column alone, whether or not the batch comes already normalised:
+
+    >>> batch = pa.record_batch({"id": ["1", "2"], "name": ["Ana", None]})
+    >>> report, shared = FieldReport(["id", "name"]), FieldReport(["id", "name"])
+    >>> report.add(batch); shared.add(batch, normalise(batch, ["id", "name"]))
+    >>> report.result()["name"]["values"], report.result() == shared.result()
+    (1, True)
+    >>> report.result()["name"]["digest"] == fingerprint([batch.select(["name"])], ["name"]).digest[:16]
+    True
     """
 
     def __init__(self, columns: list[str]):
         self.present = dict.fromkeys(columns, 0)
         self.digests = {c: Accumulator([c]) for c in columns}
 
-    def add(self, batch: pa.RecordBatch) -> None:
+    def add(self, batch: pa.RecordBatch, normalised: pl.DataFrame | None = None) -> None:
+        """Add a batch; ``normalised``, the batch through :func:`normalise` with the report's columns, saves
+        normalising it again when the caller fingerprints the whole rows too."""
+        if batch.num_rows == 0:
+            return
+        # Normalised once for all columns: per column, the text is the same and only the hash is the field's.
+        df = normalise(batch, list(self.digests)) if normalised is None else normalised
         for c, acc in self.digests.items():
             self.present[c] += batch.num_rows - batch.column(c).null_count
-            acc.add(batch.select([c]))
+            acc.add_normalised(df.select(c))
 
     def result(self) -> dict[str, dict[str, object]]:
         return {c: {"values": self.present[c], "digest": acc.result().digest[:16]} for c, acc in self.digests.items()}

@@ -405,8 +405,9 @@ class _Recorded:
         self.staged, self.fields, self.expected = reconcile.Accumulator(columns), reconcile.FieldReport(columns), reconcile.Accumulator(columns)
 
     def add(self, staged: pa.RecordBatch, transformed: pa.RecordBatch) -> None:
-        self.staged.add(staged)
-        self.fields.add(staged)
+        normalised = reconcile.normalise(staged, self.staged.columns)
+        self.staged.add_normalised(normalised)
+        self.fields.add(staged, normalised)
         self.expected.add(transformed)
 
     def result(self) -> dict[str, str]:
