@@ -214,7 +214,8 @@ class Procedure:
 
     def reconcile(self, run_id: str, operator: SigningIdentity, source_url: str | None = None) -> RunRecord:
         """Per entity: the source (within scope) against the staging, and the SQL target against what the load
-        wrote to it, as the load recorded both; the differing keys are looked for only when they differ."""
+        wrote to it, as the load recorded both; the staging is opened again only to name the keys of a target
+        that differs."""
         run = self.store.get(run_id)
         self._operator(run, operator)
         signed = self._mandate(run)
