@@ -177,17 +177,22 @@ def store_entries(store: Any) -> int:
 
 
 class _Recorder(SqlSource):
-    """A source that records the SELECTs it would issue instead of running them."""
+    """A source that records the SELECTs it would issue (with their batch sizes) instead of running them."""
 
-    queries: list[str]
+    queries: list[tuple[str, int]]
 
-    def _read(self, query: str) -> Iterator[pa.RecordBatch]:
-        self.queries.append(query)
+    def _read(self, query: str, rows: int | None = None) -> Iterator[pa.RecordBatch]:
+        self.queries.append((query, rows or self.batch_rows))
         return iter(())
 
+    def _read_all(self, query: str) -> pa.Table:
+        # The small reference tables (BLIS: measures per test type) are read for real: batch sizes follow them.
+        return pa.Table.from_batches(list(SqlSource._read(self, query)))
 
-def connector_queries(patients: int) -> list[str]:
-    """The SELECTs the connector issues for the everything scope (semi-join id reads included)."""
+
+def connector_queries(patients: int) -> list[tuple[str, int]]:
+    """The SELECTs the connector issues for the everything scope (semi-join id reads included), with the
+    rows per batch it asks for."""
     rec = _Recorder(common.source_url(patients), profiles.load(PROFILE), batch_rows=BATCH_ROWS)
     rec.queries = []
     for ex in scope.compile_scope(Mandate.from_body(everything()).scope):
@@ -204,8 +209,8 @@ def leg_read(patients: int) -> dict[str, Any]:
     url = dburl.connectorx_url(common.source_url(patients))
     rows = 0
     started = time.perf_counter()
-    for q in queries:
-        for batch in cx.read_sql(url, q, return_type="arrow_stream", batch_size=BATCH_ROWS):
+    for q, batch_rows in queries:
+        for batch in cx.read_sql(url, q, return_type="arrow_stream", batch_size=batch_rows):
             rows += batch.num_rows
     return {"phases": {"read": time.perf_counter() - started}, "queries": len(queries), "rows_read": rows}
 
