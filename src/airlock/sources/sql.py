@@ -202,9 +202,10 @@ class SqlSource:
         """How many records ``extraction`` would deliver and how many the entity holds, counted by the
         database: no record leaves it, only counts.
 
-        One scan of the entity's table and joins, grouped by whether a row meets the pushed-down predicates.
-        A packed entity is grouped by its parts' group as well (BLIS: the test type) and spread over each
-        group's parts; that also gives the sensitive categories, which follow from the test and the measure.
+        One ``COUNT`` with the scope's predicates in ``WHERE`` (where the database plans semi-joins well) and
+        one of the whole entity. A packed entity is counted per parts' group (BLIS: the test type) and spread
+        over each group's parts; that also gives the sensitive categories, which follow from the test and the
+        measure.
         None when only reading the records can tell: a full-export-only source, a predicate SQL cannot express
         that is not a property of the group and part, or a column the tags read that is not the same across a
         group (then :meth:`stream` and count).
