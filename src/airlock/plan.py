@@ -80,7 +80,7 @@ def describe(p: Predicate) -> str:
 def make_plan(source: SqlSource, mandate: Mandate) -> Plan:
     source.check()
     extractions = scope.compile_scope(mandate.scope)
-    # The database counts each entity in one scan; two at a time keep both of its cores busy.
+    # The database counts the entities two at a time, which keeps both of its cores busy.
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="airlock-plan") as pool:
         entities = list(pool.map(lambda ex: _entity_plan(source, ex), extractions))
     return Plan(
