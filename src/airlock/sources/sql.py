@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from datetime import date, datetime
@@ -604,33 +604,24 @@ def _first_column_field(em: EntityMap) -> str:
 
 
 def _closure(em: EntityMap, wanted: set[str]) -> set[str]:
-    """The wanted fields plus everything they are computed from."""
-    needed: set[str] = set()
-    todo = list(wanted)
-    while todo:
-        name = todo.pop()
-        if name in needed:
-            continue
-        needed.add(name)
-        fm = em.fields[name]
-        if fm.kind in ("compose", "classify"):
-            todo += list(fm.source)
-        elif fm.kind == "derive":
-            todo.append("value_text")
-    needed.add(_first_column_field(em))  # names records in errors
-    return needed
+    """The wanted fields plus everything they are computed from, and the field that names records in errors."""
+    return _depends(em, wanted) | {_first_column_field(em)}
 
 
-def _depends(em: EntityMap, names: list[str]) -> set[str]:
+def _depends(em: EntityMap, names: Iterable[str]) -> set[str]:
     """The fields ``names`` are computed from, themselves included."""
     out: set[str] = set()
     todo = list(names)
     while todo:
         name = todo.pop()
-        if name not in out:
-            out.add(name)
-            if em.fields[name].kind in ("compose", "classify"):
-                todo += list(em.fields[name].source)
+        if name in out:
+            continue
+        out.add(name)
+        fm = em.fields[name]
+        if fm.kind in ("compose", "classify"):
+            todo += list(fm.source)
+        elif fm.kind == "derive":
+            todo.append("value_text")
     return out
 
 
