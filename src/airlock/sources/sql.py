@@ -228,9 +228,8 @@ class SqlSource:
             # fetch each row through it, several times slower than a scan.
             group = _col(tables, em.packed.group)
             keys.append(sa.func.coalesce(group, group).label("p_group"))
-        counted = []
-        # The scope's predicates in WHERE, where the database plans semi-joins well; then the whole entity.
-        for predicates, values in ((pushed, keyed), ([], [])):
+
+        def counts(predicates: list[Predicate], values: list[str]) -> pl.DataFrame:
             aggregates = [sa.func.count().label("n")]
             for f in values:
                 expr = self._expr(em, tables, f)
@@ -238,10 +237,10 @@ class SqlSource:
             stmt = self._filtered(em, tables, sa.select(*keys, *aggregates), predicates)
             rows = pl.from_arrow(self._read_all(self._compile(stmt.group_by(*(k.element for k in keys)) if keys else stmt)))
             assert isinstance(rows, pl.DataFrame)
-            counted.append(rows)
-            if not pushed:
-                break
-        scoped = counted[0]
+            return rows
+
+        # The scope's predicates in WHERE, where the database plans semi-joins well; then the whole entity.
+        scoped = counts(pushed, keyed)
         for f in keyed:
             count, low, high = pl.col(f"count_{f}"), pl.col(f"value_{f}"), pl.col(f"max_{f}")
             if len(scoped.filter((count != 0) & ((count != pl.col("n")) | (low != high)))):
@@ -251,7 +250,7 @@ class SqlSource:
             return scoped
         # What is out of scope: the whole entity less what is in it, group by group.
         on = ["p_group"] if em.packed else []
-        total = counted[1]
+        total = counts([], [])
         outside = (total.join(scoped.select(*on, pl.col("n").alias("n_in")), on=on, how="left") if on else total.with_columns(n_in=scoped["n"]))
         outside = outside.with_columns(n=pl.col("n") - pl.col("n_in").fill_null(0), in_scope=pl.lit(False)).drop("n_in")
         return pl.concat([scoped, outside], how="diagonal_relaxed")
@@ -270,8 +269,7 @@ class SqlSource:
         """Grouped counts spread over each group's parts: one weighted row per group and part."""
         assert em.packed is not None
         rows = rows.with_columns(pl.col("p_group").cast(pl.String)).join(self._parts(em), on="p_group", how="inner")
-        parts = {n: rows[f"part_{n}"].to_arrow() for n in em.packed.parts_fields}
-        parts = {k: v.cast(pa.string()) if pa.types.is_large_string(v.type) else v for k, v in parts.items()}
+        parts = {n: _utf8(rows[f"part_{n}"].to_arrow()) for n in em.packed.parts_fields}
         values: dict[str, pa.Array] = {}
         for name in _ordered(em, {f for f in em.fields if _per_part(em, f)}):
             fm = em.fields[name]
@@ -585,7 +583,7 @@ class SqlSource:
         out = table.take(rows)
         fields = {n: exploded[f"part_{n}"].to_arrow() for n in p.parts_fields}
         fields["value"] = exploded["p_vals"].to_arrow()
-        return out, {k: v.cast(pa.string()) if pa.types.is_large_string(v.type) else v for k, v in fields.items()}
+        return out, {k: _utf8(v) for k, v in fields.items()}
 
 def _column(values: tuple[Any, ...]) -> pa.Array:
     """One SQLite column as Arrow; a column mixing types (SQLite allows it) comes as text."""
@@ -662,7 +660,12 @@ def _convert_simple(arr: pa.Array, fm: FieldMap) -> pa.Array:
     elif fm.convert == "given_names":
         s = s.str.strip_chars().str.extract(r"^(.*\S)\s+\S+$", 1)
     out = s.to_arrow()
-    return out.cast(pa.string()) if pa.types.is_large_string(out.type) else out
+    return _utf8(out)
+
+
+def _utf8(arr: pa.Array) -> pa.Array:
+    """Polars' large strings as the model's ``string`` type."""
+    return arr.cast(pa.string()) if pa.types.is_large_string(arr.type) else arr
 
 
 def _digest(s: pl.Series) -> pl.Series:
