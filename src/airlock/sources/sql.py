@@ -36,6 +36,8 @@ from airlock.sources.profile import EntityMap, FieldMap, Join, Profile
 BadRecordPolicy = Literal["fail", "reject"]
 _ZERO_DATE = r"^0000-00-00"
 _PUSHABLE_CONVERTS = (None, "text", "date", "datetime")
+#: The key of the custom fields' pivot among a statement's tables (not a table name: it starts with "@").
+_PIVOT = "@attributes"
 _BAD_RECORD_HINT = "correct it in the source, or give --on-bad-record reject to quarantine the record"
 
 
@@ -207,7 +209,7 @@ class SqlSource:
         in_memory = [p for p in extraction.predicates if p not in pushed]
         if self.full_export_only or (in_memory and not (em.packed and all(_per_part(em, p.field) for p in in_memory))):
             return None
-        tables = self._tables(em)
+        tables = self._tables(em, [p.field for p in pushed])
         rows = self._census_distinct(em, tables, pushed) if em.distinct else self._census_scan(em, tables, pushed, in_memory)
         if rows is None:
             return None
@@ -321,19 +323,25 @@ class SqlSource:
             return False
         return p.op != "in_extraction" or all(self._wholly_pushable(self._entity_map(p.value.entity), q) for q in p.value.predicates)
 
-    def _tables(self, em: EntityMap) -> dict[str, sa.TableClause]:
+    def _tables(self, em: EntityMap, fields: Iterable[str] = ()) -> dict[str, Any]:
+        """The entity's tables, and the pivot of the custom fields among ``fields`` (the fields a statement
+        selects or filters on), if any."""
         columns: dict[str, set[str]] = {}
         for ref in self.profile.columns(em.entity):
             t, c = ref.split(".")
             columns.setdefault(t, set()).add(c)
-        return {t: sa.table(t, *(sa.column(c) for c in sorted(cs))) for t, cs in columns.items()}
+        tables: dict[str, Any] = {t: sa.table(t, *(sa.column(c) for c in sorted(cs))) for t, cs in columns.items()}
+        custom = sorted({em.fields[f].source for f in fields if em.fields[f].kind == "attribute"})  # type: ignore[misc]
+        if custom:
+            tables[_PIVOT] = self._pivot(em, custom)
+        return tables
 
     def _query(self, em: EntityMap, needed: set[str], pushed: list[Predicate], after: Any = None) -> tuple[str, dict[str, str]]:
         """The SELECT for ``needed`` fields with the ``pushed`` predicates, and the label of each field's column.
 
         Rows come in ``order_by`` order, with that column as ``o_cursor``; ``after`` skips up to that position.
         """
-        tables = self._tables(em)
+        tables = self._tables(em, needed | {p.field for p in pushed})
         exprs = {name: self._expr(em, tables, name) for name in sorted(needed) if em.fields[name].kind in ("column", "attribute")}
         labels: dict[str, str] = {}
         columns = []
@@ -361,9 +369,14 @@ class SqlSource:
         return self._attribute(em, tables, fm.source)  # type: ignore[arg-type]
 
     def _filtered(self, em: EntityMap, tables: dict[str, sa.TableClause], stmt: Any, pushed: list[Predicate]) -> Any:
-        """``stmt`` from the entity's table and joins, with its mapping conditions and the pushed predicates."""
+        """``stmt`` from the entity's table and joins (and custom fields' pivot), with its mapping conditions and
+        the pushed predicates."""
         conditions = self._mapping_conditions(em, tables) + self._conditions(em, tables, pushed)
-        stmt = stmt.select_from(_joined(tables, em.table, em.joins))
+        source = _joined(tables, em.table, em.joins)
+        if _PIVOT in tables:
+            key = em.attributes.key  # type: ignore[union-attr]
+            source = source.outerjoin(tables[_PIVOT], tables[_PIVOT].c[key] == tables[em.table].c[key])
+        stmt = stmt.select_from(source)
         return stmt.where(sa.and_(*conditions)) if conditions else stmt
 
     def _mapping_conditions(self, em: EntityMap, tables: dict[str, sa.TableClause]) -> list[Any]:
@@ -381,22 +394,29 @@ class SqlSource:
     def _subselect(self, sub: Extraction) -> Any:
         """The values of ``sub``'s only field, as a SQL subquery with ``sub``'s pushable predicates."""
         em = self._entity_map(sub.entity)
-        tables = self._tables(em)
         pushed = [p for p in sub.predicates if self._pushable(em, p)]
+        tables = self._tables(em, [sub.fields[0], *(p.field for p in pushed)])
         return self._filtered(em, tables, sa.select(self._expr(em, tables, sub.fields[0])), pushed)
 
-    def _attribute(self, em: EntityMap, tables: dict[str, sa.TableClause], name: str) -> Any:
-        """The value of custom field ``name`` for the outer query's record (a correlated subquery)."""
+    def _attribute(self, em: EntityMap, tables: dict[str, Any], name: str) -> Any:
+        """The value of custom field ``name`` for the record: its column in the pivot (see :meth:`_tables`)."""
+        return tables[_PIVOT].c[name]
+
+    def _pivot(self, em: EntityMap, names: list[str]) -> Any:
+        """One row per record with a column per custom field in ``names`` (its value, or NULL): one grouped
+        pass over the values table, where a correlated subquery per field costs one lookup per record and
+        field (BLIS patients' six custom fields: 2.3 s for 50,000 patients, against 0.6 s for the pivot)."""
         a = em.attributes
         assert a is not None  # the profile parser guarantees it
         values = sa.table(a.table, sa.column(a.key), sa.column(a.attribute), sa.column(a.value)).alias("attr_values")
-        names = sa.table(a.names_table, sa.column(a.names_id), sa.column(a.names_name)).alias("attr_names")
-        base = tables[em.table]  # the outer query's own table object, so the subquery correlates to it
+        fields = sa.table(a.names_table, sa.column(a.names_id), sa.column(a.names_name)).alias("attr_names")
+        name = fields.c[a.names_name]
         return (
-            sa.select(sa.func.max(values.c[a.value]))
-            .select_from(values.join(names, values.c[a.attribute] == names.c[a.names_id]))
-            .where(values.c[a.key] == base.c[a.key], names.c[a.names_name] == name)
-            .scalar_subquery()
+            sa.select(values.c[a.key], *(sa.func.max(sa.case((name == n, values.c[a.value]))).label(n) for n in names))
+            .select_from(values.join(fields, values.c[a.attribute] == fields.c[a.names_id]))
+            .where(name.in_(names))
+            .group_by(values.c[a.key])
+            .subquery("attr_pivot")
         )
 
     def _compile(self, stmt: Any) -> str:
