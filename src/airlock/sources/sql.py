@@ -404,8 +404,10 @@ class SqlSource:
 
     def _pivot(self, em: EntityMap, names: list[str]) -> Any:
         """One row per record with a column per custom field in ``names`` (its value, or NULL): one grouped
-        pass over the values table, where a correlated subquery per field costs one lookup per record and
-        field (BLIS patients' six custom fields: 2.3 s for 50,000 patients, against 0.6 s for the pivot)."""
+        lookup per record, where a correlated subquery per field costs one per record and field (BLIS
+        patients' six custom fields, 500,000 patients: 28 s, against 7 s for the pivot). The names are not
+        filtered in ``WHERE``: with that filter MariaDB drives the pivot from the names table and fetches every
+        value through the field index (49 s)."""
         a = em.attributes
         assert a is not None  # the profile parser guarantees it
         values = sa.table(a.table, sa.column(a.key), sa.column(a.attribute), sa.column(a.value)).alias("attr_values")
@@ -414,7 +416,6 @@ class SqlSource:
         return (
             sa.select(values.c[a.key], *(sa.func.max(sa.case((name == n, values.c[a.value]))).label(n) for n in names))
             .select_from(values.join(fields, values.c[a.attribute] == fields.c[a.names_id]))
-            .where(name.in_(names))
             .group_by(values.c[a.key])
             .subquery("attr_pivot")
         )
