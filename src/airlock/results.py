@@ -25,16 +25,22 @@ _RANGE = r"^\s*([-+]?\d+(?:\.\d+)?)\s*:\s*([-+]?\d+(?:\.\d+)?)\s*$"
 def derive(value_text: pa.Array, reference_text: pa.Array) -> dict[str, pa.Array]:
     """The derived result fields, computed column-wise."""
     df = pl.DataFrame({"v": pl.Series(value_text, dtype=pl.String), "r": pl.Series(reference_text, dtype=pl.String)})
-    is_number = pl.col("v").str.contains(_NUMBER)
-    number = pl.when(is_number).then(pl.col("v").str.strip_chars().cast(pl.Float64, strict=False))
-    low = pl.col("r").str.extract(_RANGE, 1).cast(pl.Float64, strict=False)
-    high = pl.col("r").str.extract(_RANGE, 2).cast(pl.Float64, strict=False)
+    # A batch holds a few dozen distinct ranges: each is parsed once, then joined back to its results.
+    ranges = df.select(pl.col("r").unique()).with_columns(
+        low=pl.col("r").str.extract(_RANGE, 1).cast(pl.Float64, strict=False),
+        high=pl.col("r").str.extract(_RANGE, 2).cast(pl.Float64, strict=False),
+        coded=pl.col("r").str.contains("/"),
+    )
+    df = df.with_columns(is_number=pl.col("v").str.contains(_NUMBER)).with_columns(
+        number=pl.when("is_number").then(pl.col("v").str.strip_chars().cast(pl.Float64, strict=False))
+    ).join(ranges, on="r", how="left", nulls_equal=True, maintain_order="left")
+    number, low, high = pl.col("number"), pl.col("low"), pl.col("high")
     out = df.select(
         value_type=pl.when(pl.col("v").is_null())
         .then(None)
-        .when(is_number)
+        .when("is_number")
         .then(pl.lit("numeric"))
-        .when(pl.col("r").str.contains("/"))
+        .when(pl.col("coded").fill_null(False))
         .then(pl.lit("coded"))
         .otherwise(pl.lit("text")),
         value_numeric=number,
