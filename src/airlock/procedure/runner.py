@@ -196,7 +196,7 @@ class Procedure:
                 loaded: dict[str, int] = {}
                 for ex in scope.compile_scope(signed.mandate.scope):
                     rows = loaded[ex.entity] = 0
-                    record = recorded[ex.entity] = _Recorded(_schema(profile, ex).names)
+                    record = recorded[ex.entity] = _Recorded(_schema(profile, ex))
                     # Opening and transforming the next batches overlaps writing this one; every write of a
                     # target stays on this thread, in order, inside the target's transaction.
                     for out in prefetch(_transformed(staged, ex.entity, transformer, record)):
@@ -234,14 +234,15 @@ class Procedure:
         with closing(read_back):
             for ex in extractions:
                 schema = schemas[ex.entity]
-                columns, key = list(schema.names), model.entity(ex.entity).key
-                src = reconcile.fingerprint(source.stream(ex), columns)
+                key = model.entity(ex.entity).key
+                src = reconcile.fingerprint(source.stream(ex), schema)
                 entity = loaded.get(ex.entity)
-                if entity is not None and entity.expected_digest is not None:
+                if entity is not None and entity.expected_digest is not None and reconcile.comparable(entity.expected_digest):
                     expected = {"staged_digest": entity.staged_digest, "fields": entity.fields, "expected_digest": entity.expected_digest}
                 else:
-                    # Loaded before the load recorded these: one pass over the staging, as the load makes it.
-                    again = _Recorded(columns)
+                    # Loaded before the load recorded these, or by another version (its digests are not
+                    # comparable): one pass over the staging, as the load makes it.
+                    again = _Recorded(schema)
                     for _ in _transformed(staged, ex.entity, transformer, again):
                         pass
                     expected = again.result()
@@ -255,7 +256,7 @@ class Procedure:
                         ok = False
                         # Streams both sides again, keeping one key and one hash per record.
                         diff = reconcile.differences(_transformed(staged, ex.entity, transformer),
-                                                     _read_target(targets.sql, ex.entity, schema), columns, key)
+                                                     _read_target(targets.sql, ex.entity, schema), schema, key)
                         record["differences"] = json.dumps({"missing": len(diff.missing), "unexpected": len(diff.unexpected),
                                                             "altered": len(diff.altered), "duplicated": len(diff.duplicated)})
                         # The differing keys are evidence about patients: sealed in the vault, never in the store.
@@ -402,11 +403,11 @@ class _Recorded:
     """What the load records per entity for reconciliation: the staging's fingerprint and field report, and
     the fingerprint of what the targets should hold (the staging transformed)."""
 
-    def __init__(self, columns: list[str]):
-        self.staged, self.fields, self.expected = reconcile.Accumulator(columns), reconcile.FieldReport(columns), reconcile.Accumulator(columns)
+    def __init__(self, schema: pa.Schema):
+        self.staged, self.fields, self.expected = reconcile.Accumulator(schema), reconcile.FieldReport(schema), reconcile.Accumulator(schema)
 
     def add(self, staged: pa.RecordBatch, transformed: pa.RecordBatch) -> None:
-        normalised = reconcile.normalise(staged, self.staged.columns)
+        normalised = reconcile.normalise(staged, self.staged.schema)
         self.staged.add_normalised(normalised)
         self.fields.add(staged, normalised)
         self.expected.add(transformed)
@@ -445,4 +446,4 @@ def _read_target(url: str, entity: str, schema: pa.Schema) -> Iterator[pa.Record
 def _read_back(url: str, extractions: list[Extraction], schemas: dict[str, pa.Schema]) -> Iterator[reconcile.Fingerprint]:
     """The SQL target's fingerprint of each extraction's entity, in order."""
     for ex in extractions:
-        yield reconcile.fingerprint(_read_target(url, ex.entity, schemas[ex.entity]), list(schemas[ex.entity].names))
+        yield reconcile.fingerprint(_read_target(url, ex.entity, schemas[ex.entity]), schemas[ex.entity])
