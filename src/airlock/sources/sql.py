@@ -324,10 +324,11 @@ class SqlSource:
         return p.op != "in_extraction" or all(self._wholly_pushable(self._entity_map(p.value.entity), q) for q in p.value.predicates)
 
     def _tables(self, em: EntityMap, fields: Iterable[str] = ()) -> dict[str, Any]:
-        """The entity's tables, and the pivot of the custom fields among ``fields`` (the fields a statement
-        selects or filters on), if any."""
+        """The profile's tables (with the columns any entity reads, so that another entity's conditions on the
+        same tables compile against these), and the pivot of ``em``'s custom fields among ``fields`` (the
+        fields a statement selects or filters on), if any."""
         columns: dict[str, set[str]] = {}
-        for ref in self.profile.columns(em.entity):
+        for ref in set().union(*(self.profile.columns(e) for e in self.profile.entities)):
             t, c = ref.split(".")
             columns.setdefault(t, set()).add(c)
         tables: dict[str, Any] = {t: sa.table(t, *(sa.column(c) for c in sorted(cs))) for t, cs in columns.items()}
@@ -371,13 +372,43 @@ class SqlSource:
     def _filtered(self, em: EntityMap, tables: dict[str, sa.TableClause], stmt: Any, pushed: list[Predicate]) -> Any:
         """``stmt`` from the entity's table and joins (and custom fields' pivot), with its mapping conditions and
         the pushed predicates."""
-        conditions = self._mapping_conditions(em, tables) + self._conditions(em, tables, pushed)
-        source = _joined(tables, em.table, em.joins)
+        joins, conditions = list(em.joins), self._mapping_conditions(em, tables)
+        for p in pushed:
+            same = self._same_rows(em, p)
+            if same is None:
+                conditions += self._conditions(em, tables, [p])
+            else:
+                other, predicates = same
+                joins += [j for j in other.joins if j not in joins]
+                conditions += [_col(tables, em.order_by).is_not(None), *self._mapping_conditions(other, tables),
+                               *self._conditions(other, tables, predicates)]
+        source = _joined(tables, em.table, tuple(joins))
         if _PIVOT in tables:
             key = em.attributes.key  # type: ignore[union-attr]
             source = source.outerjoin(tables[_PIVOT], tables[_PIVOT].c[key] == tables[em.table].c[key])
         stmt = stmt.select_from(source)
         return stmt.where(sa.and_(*conditions)) if conditions else stmt
+
+    def _same_rows(self, em: EntityMap, p: Predicate) -> tuple[EntityMap, list[Predicate]] | None:
+        """For a semi-join on another entity's records that are the very rows of ``em``'s table (BLIS: the
+        orders of the specimens in scope, both rows of ``specimen``, matched on its order column), that
+        entity and its pushed predicates, which then apply to the row itself: the database reads the table
+        once instead of joining it to itself (7 s of MariaDB for 1.5 million specimens). The match is on
+        both entities' ``order_by`` column, unique in a non-distinct entity since runs resume by it; the
+        other entity's joins must not clash with ``em``'s (they are many-to-one, for the same reason)."""
+        if p.op != "in_extraction":
+            return None
+        other = self._entity_map(p.value.entity)
+        fm, sm = em.fields[p.field], other.fields[p.value.fields[0]]
+        if not (fm.kind == sm.kind == "column" and fm.source == sm.source == em.order_by == other.order_by and em.table == other.table):
+            return None
+        if em.distinct or other.distinct or em.packed or other.packed:
+            return None
+        predicates = [q for q in p.value.predicates if self._pushable(other, q)]
+        ours = {j.table: j for j in em.joins}
+        if any(other.fields[q.field].kind == "attribute" for q in predicates) or any(ours.get(j.table, j) != j for j in other.joins):
+            return None
+        return other, predicates
 
     def _mapping_conditions(self, em: EntityMap, tables: dict[str, sa.TableClause]) -> list[Any]:
         """What makes a source row one of the entity's records (BLIS: a test with a result)."""
@@ -445,8 +476,11 @@ class SqlSource:
             reader = cx.read_sql(dburl.connectorx_url(self.url), query, return_type="arrow_stream", batch_size=rows)
             yield from reader
         except (RuntimeError, OSError) as e:
-            # connectorx messages carry driver text, never row values; keep the first line.
-            raise SourceError(f"reading the source {dburl.describe(self.url)} failed: {str(e).splitlines()[0][:200]}") from None
+            raise self._failed(e) from None
+
+    def _failed(self, e: Exception) -> SourceError:
+        # connectorx messages carry driver text, never row values; keep the first line.
+        return SourceError(f"reading the source {dburl.describe(self.url)} failed: {str(e).splitlines()[0][:200]}")
 
     def _read_sqlite(self, query: str, rows_per_batch: int) -> Iterator[pa.RecordBatch]:
         """SQLite through the standard library, read-only: connectorx infers an expression column's type
@@ -465,7 +499,14 @@ class SqlSource:
             raise SourceError(f"reading the source {dburl.describe(self.url)} failed: {str(e).splitlines()[0][:200]}") from None
 
     def _read_all(self, query: str) -> pa.Table:
-        return pa.Table.from_batches(list(self._read(query)))
+        """A small result (counts, reference tables) at once. connectorx waits for the server without holding
+        the GIL when it returns a table, not when it streams, so the plan's counts run side by side."""
+        if self.dialect == "sqlite":
+            return pa.Table.from_batches(list(self._read(query)))
+        try:
+            return cx.read_sql(dburl.connectorx_url(self.url), query, return_type="arrow")
+        except (RuntimeError, OSError) as e:
+            raise self._failed(e) from None
 
     def _parts(self, em: EntityMap) -> pl.DataFrame:
         """The small reference table of packed parts (BLIS: measures per test type), read once."""
