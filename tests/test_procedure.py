@@ -208,6 +208,29 @@ def test_reconciliation_catches_a_deleted_an_altered_and_a_duplicated_record(lab
     assert accepted.status == State.ACCEPTED and accepted.waiver
 
 
+def test_a_postgresql_target_reads_back_as_loaded_and_its_tampering_is_caught(tmp_path: Path, postgres_database) -> None:
+    """The production target: read back (timestamps with time zone, text[] tags, dates), it fingerprints as
+    the transformed staging did; an altered and a deleted record are named."""
+    lab = Lab(tmp_path, target=postgres_database())
+    try:
+        p = lab.procedure
+        run_id = lab.approved_run()
+        p.extract(run_id, lab.processor)
+        p.load(run_id, lab.processor)
+        assert p.reconcile(run_id, lab.processor).reconciled_ok
+        engine = dburl.engine(lab.target)
+        with engine.begin() as db:
+            db.exec_driver_sql("UPDATE lab_result SET value_text = 'tampered' WHERE result_id = (SELECT min(result_id) FROM lab_result)")
+            db.exec_driver_sql("DELETE FROM lab_patient WHERE patient_id = (SELECT min(patient_id) FROM lab_patient)")
+        engine.dispose()
+        assert p.reconcile(run_id, lab.processor).reconciled_ok is False
+        diffs = {e.entity: json.loads(e.differences) for e in p.store.entities(run_id) if e.differences}
+        assert diffs == {"result": {"missing": 0, "unexpected": 0, "altered": 1, "duplicated": 0},
+                         "patient": {"missing": 1, "unexpected": 0, "altered": 0, "duplicated": 0}}
+    finally:
+        lab.store.close()
+
+
 @pytest.mark.parametrize("earlier", ["not recorded", "another version's"])
 def test_a_run_loaded_by_an_earlier_airlock_still_reconciles(lab: Lab, earlier: str) -> None:
     """Runs loaded by an earlier Airlock have no expected digest in the store, or one hashed by another

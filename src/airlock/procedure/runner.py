@@ -434,13 +434,9 @@ def _without_password(url: str) -> str:
 
 def _read_target(url: str, entity: str, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
     """The target's rows of ``entity`` with the staged schema's columns, as canonical batches."""
-    import connectorx as cx
+    from airlock.targets import sql
 
-    from airlock.targets.sql import table_name
-
-    columns = ", ".join(f'"{n}"' for n in schema.names)
-    reader = cx.read_sql(dburl.connectorx_url(url), f'SELECT {columns} FROM "{table_name(entity)}"', return_type="arrow_stream", batch_size=50_000)
-    return reconcile.read_back(iter(reader), schema)
+    return reconcile.read_back(sql.read(url, entity, list(schema.names)), schema)
 
 
 def _read_back(url: str, extractions: list[Extraction], schemas: dict[str, pa.Schema]) -> Iterator[reconcile.Fingerprint]:

@@ -37,11 +37,13 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Protocol
 
 import adbc_driver_postgresql.dbapi as adbc_pg
+import connectorx as cx
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -95,11 +97,8 @@ class _Postgres:
     dialect = "postgresql"
 
     def __init__(self, url: str):
-        parsed = dburl.parse(url)
-        query = {"sslmode": "prefer", "connect_timeout": str(CONNECT_TIMEOUT), **parsed.query}
-        uri = parsed.set(query=query).render_as_string(hide_password=False)
         # ADBC connections are not in autocommit mode: DDL and COPY share one transaction.
-        self._conn = adbc_pg.connect(uri)
+        self._conn = adbc_pg.connect(_postgres_uri(url))
 
     def lab_tables(self) -> list[str]:
         with self._conn.cursor() as cur:
@@ -130,6 +129,13 @@ class _Postgres:
 
     def close(self) -> None:
         self._conn.close()
+
+
+def _postgres_uri(url: str) -> str:
+    """The URL for ADBC, with ``sslmode=prefer`` and the connect timeout unless the URL sets them."""
+    parsed = dburl.parse(url)
+    query = {"sslmode": "prefer", "connect_timeout": str(CONNECT_TIMEOUT), **parsed.query}
+    return parsed.set(query=query).render_as_string(hide_password=False)
 
 
 class _Sqlite:
@@ -345,3 +351,22 @@ class SqlTarget:
         if backend is not None:
             backend.rollback()
             backend.close()
+
+
+def read(url: str, entity: str, columns: list[str], batch_rows: int = 50_000) -> Iterator[pa.RecordBatch]:
+    """The rows of ``entity``'s table (those columns), streamed: what reconciliation reads back.
+
+    PostgreSQL through ADBC (COPY out), which waits for the server without holding the GIL, so the
+    source read alongside keeps running; SQLite through connectorx.
+    """
+    description = dburl.describe(url)
+    select = f"SELECT {', '.join(_quote(c) for c in columns)} FROM {_quote(table_name(entity))}"
+    try:
+        if dburl.dialect(url) == "postgresql":
+            with adbc_pg.connect(_postgres_uri(url)) as conn, conn.cursor() as cur:
+                cur.execute(select)
+                yield from cur.fetch_record_batch()
+        else:
+            yield from cx.read_sql(dburl.connectorx_url(url), select, return_type="arrow_stream", batch_size=batch_rows)
+    except (adbc_pg.Error, RuntimeError) as e:
+        raise TargetError(f"{entity}: cannot read {table_name(entity)} back from {description}: {_first_line(e)}") from None
