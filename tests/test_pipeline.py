@@ -1,4 +1,4 @@
-"""prefetch: a stage of the stream runs ahead on a thread; order, errors, early stops and the memory bound hold."""
+"""prefetch: a stage of the stream runs ahead on a thread; order, errors, early stops and the memory bound hold. Sink: the other direction."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from airlock.errors import AirlockError, SourceError
-from airlock.pipeline import prefetch
+from airlock.pipeline import Sink, prefetch
 
 # A guard against a hang, never a measured duration: every wait below ends as soon as its event is set.
 HANG = 30
@@ -131,3 +131,63 @@ def test_a_closed_or_collected_stream_stops_the_producer() -> None:
 def test_depth_must_be_positive() -> None:
     with pytest.raises(ValueError, match="depth must be 1 or more"):
         next(prefetch([1], depth=0))
+
+
+# -- Sink: the caller puts, a consumer reads on its thread ----------------------------------------------------
+
+
+def test_a_sink_consumes_in_order_on_another_thread_and_close_waits_for_it() -> None:
+    seen, threads = [], set()
+
+    def consume(items: Iterator[int]) -> None:
+        for n in items:
+            threads.add(threading.get_ident())
+            seen.append(n)
+
+    sink = Sink(consume)
+    for n in range(50):
+        sink.put(n)
+    sink.close()
+    assert seen == list(range(50))
+    assert threads and threading.get_ident() not in threads
+
+
+def test_a_failed_consumer_s_error_is_raised_by_the_next_put_or_by_close_and_dropped_by_abort() -> None:
+    error = SourceError("lab_result: duplicate key")
+
+    def consume(items: Iterator[int]) -> None:
+        for n in items:
+            if n == 2:
+                raise error
+
+    sink = Sink(consume)
+    with pytest.raises(SourceError) as raised:
+        for n in range(1000):  # the consumer fails at 2; a put after that raises, not 998 more
+            sink.put(n)
+    assert raised.value is error and n < 1000 - 1
+    with pytest.raises(SourceError):
+        sink.close()
+    failing = Sink(consume)
+    for n in range(3):
+        failing.put(n)
+    failing.abort()  # a caller already failing ends the consumer and goes on with its own error
+
+
+def test_a_sink_holds_at_most_depth_items_waiting() -> None:
+    release, waiting = threading.Event(), []
+
+    def consume(items: Iterator[int]) -> None:
+        release.wait(HANG)
+        waiting.extend(items)
+
+    sink = Sink(consume, depth=2)
+    sink.put(0)
+    sink.put(1)
+    blocked = threading.Thread(target=sink.put, args=(2,))
+    blocked.start()
+    blocked.join(0.2)
+    assert blocked.is_alive(), "a third item waits for room"
+    release.set()
+    blocked.join(HANG)
+    sink.close()
+    assert waiting == [0, 1, 2]

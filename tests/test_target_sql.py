@@ -156,10 +156,13 @@ def test_an_exception_inside_the_load_leaves_no_table(target_url: str) -> None:
     assert lab_tables(target_url) == []
 
 
-def test_a_rejected_batch_rolls_back_what_was_written(target_url: str) -> None:
+@pytest.mark.parametrize("after", [False, True], ids=["last", "followed by another entity"])
+def test_a_rejected_batch_rolls_back_what_was_written(target_url: str, after: bool) -> None:
+    """PostgreSQL streams each table's COPY on a thread: its failure still names that entity, whether it
+    shows at the end of the load or when the next entity starts."""
     duplicate = results(["r1", "r1"], [1.0, 2.0], [None, None])
     with pytest.raises(TargetError, match="result: cannot write to lab_result") as raised:
-        load(target_url, [("site", SITES), ("result", duplicate)])
+        load(target_url, [("site", SITES), ("result", duplicate)] + ([("patient", PATIENTS)] if after else []))
     assert "\n" not in str(raised.value)
     assert lab_tables(target_url) == []
 

@@ -3,7 +3,8 @@
 The data path is a chain of generators (source → convert → seal; vault → open → transform → write), and each
 stage alone keeps one core busy at most. :func:`prefetch` runs the stage that produces an iterable on a thread,
 so that it works on item n+1 while its consumer handles item n. The heavy work in Airlock releases the GIL
-(pyarrow and its zstd, polars, connectorx, the ADBC driver), so the two stages use two cores.
+(pyarrow and its zstd, polars, connectorx, the ADBC driver), so the two stages use two cores. :class:`Sink` is the other direction: the caller hands items one by one to
+a consumer that reads them as an iterable on its thread (a COPY that streams while the next batch is made).
 
 >>> from airlock.pipeline import prefetch
 >>> [n * n for n in prefetch(range(5))]
@@ -20,10 +21,10 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Generic, TypeVar
 
-__all__ = ["prefetch"]
+__all__ = ["Sink", "prefetch"]
 
 T = TypeVar("T")
 
@@ -106,3 +107,58 @@ def prefetch(items: Iterable[T], depth: int = 1) -> Iterator[T]:
         # The cyclic garbage collector may close an abandoned generator on any thread, the producer's included.
         if thread is not threading.current_thread():
             thread.join()
+
+
+class Sink(Generic[T]):
+    """Items put here are read, in order, by ``consume(items)`` running on a daemon thread.
+
+    :meth:`put` waits while ``depth`` items are waiting; once ``consume`` has failed, :meth:`put` raises its
+    error (the very object), and so does :meth:`close`, which ends the items and waits for ``consume`` to
+    return. :meth:`abort` ends the items too, waits, and drops any error: for a caller already failing.
+
+    >>> seen = []
+    >>> sink = Sink(lambda items: seen.extend(n * n for n in items))
+    >>> for n in range(4):
+    ...     sink.put(n)
+    >>> sink.close(); seen
+    [0, 1, 4, 9]
+    """
+
+    def __init__(self, consume: Callable[[Iterator[T]], object], depth: int = 1):
+        if depth < 1:
+            raise ValueError(f"sink depth must be 1 or more, not {depth}")
+        self._buffer = _Buffer(depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(consume,), name="airlock-sink", daemon=True)
+        self._thread.start()
+
+    def _items(self) -> Iterator[T]:
+        while True:
+            kind, value = self._buffer.take()
+            if kind == _END:
+                return
+            yield value
+
+    def _run(self, consume: Callable[[Iterator[T]], object]) -> None:
+        try:
+            consume(self._items())
+        except BaseException as error:  # the caller's, raised again by put() or close()
+            self._error = error
+        finally:
+            self._buffer.stop()  # a put() waiting for room wakes up
+
+    def put(self, item: T) -> None:
+        if not self._buffer.room():
+            self._thread.join()
+            raise self._error or RuntimeError("the sink's consumer returned before its items ended")
+        self._buffer.put(_ITEM, item)
+
+    def close(self) -> None:
+        self._buffer.put(_END, None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def abort(self) -> None:
+        self._buffer.put(_END, None)
+        self._thread.join()
