@@ -63,8 +63,7 @@ def normalise(batch: pa.RecordBatch | pa.Table, schema: pa.Schema) -> pl.DataFra
     >>> normalise(stored, schema).equals(normalise(pa.record_batch([["1"], pa.array([0], pa.timestamp("s"))], schema=schema), schema))
     True
     """
-    df = pl.from_arrow(pa.RecordBatch.from_arrays([batch.column(f.name).cast(f.type) for f in schema], schema=schema)
-                       if isinstance(batch, pa.RecordBatch) else batch.select(schema.names).cast(schema))
+    df = pl.from_arrow(batch.select(schema.names).cast(schema))
     assert isinstance(df, pl.DataFrame)
     return df
 
