@@ -231,14 +231,25 @@ class SqlSource:
             group = _col(tables, em.packed.group)
             keys.append(sa.func.coalesce(group, group).label("p_group"))
 
+        def aggregates(exprs: dict[str, Any]) -> list[Any]:
+            return [a for f, e in exprs.items() for a in (sa.func.min(e).label(f"value_{f}"), sa.func.max(e).label(f"max_{f}"), sa.func.count(e).label(f"count_{f}"))]
+
         def counts(predicates: list[Predicate], values: list[str]) -> pl.DataFrame:
-            aggregates = [sa.func.count().label("n")]
-            for f in values:
-                expr = self._expr(em, tables, f)
-                aggregates += [sa.func.min(expr).label(f"value_{f}"), sa.func.max(expr).label(f"max_{f}"), sa.func.count(expr).label(f"count_{f}")]
-            stmt = self._filtered(em, tables, sa.select(*keys, *aggregates), predicates)
+            # A column of a table joined on the group column (BLIS: the test type's name) is the group's own:
+            # read from that table, not through the join for every row counted.
+            of_group = {f: j for f in values if (j := _group_join(em, f)) is not None}
+            rows_values = {f: self._expr(em, tables, f) for f in values if f not in of_group}
+            stmt = self._filtered(em, tables, sa.select(*keys, sa.func.count().label("n"), *aggregates(rows_values)), predicates)
             rows = pl.from_arrow(self._read_all(self._compile(stmt.group_by(*(k.element for k in keys)) if keys else stmt)))
             assert isinstance(rows, pl.DataFrame)
+            for f, j in of_group.items():
+                key = _col(tables, next(b for a, b in j.on if a == em.packed.group))  # type: ignore[union-attr]
+                group = pl.from_arrow(self._read_all(self._compile(
+                    sa.select(key.label("p_group"), *aggregates({f: self._expr(em, tables, f)})).select_from(tables[j.table]).group_by(key))))
+                assert isinstance(group, pl.DataFrame)
+                # Every row of a group meets the same row of that table, or none.
+                rows = rows.join(group.with_columns(pl.col("p_group").cast(rows["p_group"].dtype)), on="p_group", how="left").with_columns(
+                    pl.when(pl.col(f"count_{f}") > 0).then(pl.col("n")).otherwise(0).alias(f"count_{f}"))
             return rows
 
         # The scope's predicates in WHERE, where the database plans semi-joins well; then the whole entity.
@@ -372,16 +383,7 @@ class SqlSource:
     def _filtered(self, em: EntityMap, tables: dict[str, sa.TableClause], stmt: Any, pushed: list[Predicate]) -> Any:
         """``stmt`` from the entity's table and joins (and custom fields' pivot), with its mapping conditions and
         the pushed predicates."""
-        joins, conditions = list(em.joins), self._mapping_conditions(em, tables)
-        for p in pushed:
-            same = self._same_rows(em, p)
-            if same is None:
-                conditions += self._conditions(em, tables, [p])
-            else:
-                other, predicates = same
-                joins += [j for j in other.joins if j not in joins]
-                conditions += [_col(tables, em.order_by).is_not(None), *self._mapping_conditions(other, tables),
-                               *self._conditions(other, tables, predicates)]
+        joins, conditions = self._where(em, tables, pushed)
         source = _joined(tables, em.table, tuple(joins))
         if _PIVOT in tables:
             key = em.attributes.key  # type: ignore[union-attr]
@@ -389,24 +391,47 @@ class SqlSource:
         stmt = stmt.select_from(source)
         return stmt.where(sa.and_(*conditions)) if conditions else stmt
 
+    def _where(self, em: EntityMap, tables: dict[str, Any], pushed: list[Predicate]) -> tuple[list[Join], list[Any]]:
+        """The joins and conditions that select ``em``'s records meeting ``pushed``: a semi-join on the same
+        rows merged into them (see :meth:`_same_rows`), at every depth; any other as a subquery."""
+        joins, conditions = list(em.joins), self._mapping_conditions(em, tables)
+        for p in pushed:
+            same = self._same_rows(em, p)
+            if same is not None:
+                other, predicates = same
+                other_joins, other_conditions = self._where(other, tables, predicates)
+                ours = {j.table: j for j in joins}
+                # The other entity's joins are many-to-one (see _same_rows); one that clashes with ours cannot merge.
+                if all(ours.get(j.table, j) == j for j in other_joins):
+                    joins += [j for j in other_joins if j not in joins]
+                    conditions += [_col(tables, em.order_by).is_not(None), *other_conditions]
+                    continue
+            conditions += self._conditions(em, tables, [p])
+        return joins, conditions
+
     def _same_rows(self, em: EntityMap, p: Predicate) -> tuple[EntityMap, list[Predicate]] | None:
         """For a semi-join on another entity's records that are the very rows of ``em``'s table (BLIS: the
         orders of the specimens in scope, both rows of ``specimen``, matched on its order column), that
         entity and its pushed predicates, which then apply to the row itself: the database reads the table
         once instead of joining it to itself (7 s of MariaDB for 1.5 million specimens). The match is on
-        both entities' ``order_by`` column, unique in a non-distinct entity since runs resume by it; the
-        other entity's joins must not clash with ``em``'s (they are many-to-one, for the same reason)."""
+        the other entity's ``order_by`` column, unique in a non-distinct entity since runs resume by it, so
+        its joins are many-to-one.
+
+        ``em`` may be distinct on that column (BLIS practitioners: the distinct prescribers of ``specimen``)
+        when what makes a row one of its records depends on that column alone: a value is then one of the
+        records in scope exactly when a row of it meets the other entity's conditions."""
         if p.op != "in_extraction":
             return None
         other = self._entity_map(p.value.entity)
         fm, sm = em.fields[p.field], other.fields[p.value.fields[0]]
-        if not (fm.kind == sm.kind == "column" and fm.source == sm.source == em.order_by == other.order_by and em.table == other.table):
+        if not (fm.kind == sm.kind == "column" and fm.source == sm.source == em.order_by and em.table == other.table):
             return None
-        if em.distinct or other.distinct or em.packed or other.packed:
+        same_rows = not em.distinct and other.order_by == em.order_by
+        same_values = em.distinct and all(c.column == em.order_by for c in em.where)
+        if not (same_rows or same_values) or other.distinct or em.packed or other.packed:
             return None
         predicates = [q for q in p.value.predicates if self._pushable(other, q)]
-        ours = {j.table: j for j in em.joins}
-        if any(other.fields[q.field].kind == "attribute" for q in predicates) or any(ours.get(j.table, j) != j for j in other.joins):
+        if any(other.fields[q.field].kind == "attribute" for q in predicates):
             return None
         return other, predicates
 
@@ -759,6 +784,15 @@ def _joined(tables: dict[str, sa.TableClause], table: str, joins: tuple[Join, ..
     for j in joins:
         source = source.outerjoin(tables[j.table], sa.and_(*(_col(tables, a) == _col(tables, b) for a, b in j.on)))
     return source
+
+
+def _group_join(em: EntityMap, field: str) -> Join | None:
+    """The join that brings ``field``'s column when it joins that table on the packed group column alone."""
+    source = em.fields[field].source
+    if em.packed is None or em.fields[field].kind != "column" or not isinstance(source, str):
+        return None
+    table = source.split(".")[0]
+    return next((j for j in em.joins if j.table == table and len(j.on) == 1 and j.on[0][0] == em.packed.group), None)
 
 
 def _col(tables: dict[str, sa.TableClause], ref: str) -> sa.ColumnClause:
