@@ -243,7 +243,7 @@ class SqlSource:
             rows = pl.from_arrow(self._read_all(self._compile(stmt.group_by(*(k.element for k in keys)) if keys else stmt)))
             assert isinstance(rows, pl.DataFrame)
             for f, j in of_group.items():
-                key = _col(tables, next(b for a, b in j.on if a == em.packed.group))  # type: ignore[union-attr]
+                key = _col(tables, j.on[0][1])  # the joined table's side of its one pair (see _group_join)
                 group = pl.from_arrow(self._read_all(self._compile(
                     sa.select(key.label("p_group"), *aggregates({f: self._expr(em, tables, f)})).select_from(tables[j.table]).group_by(key))))
                 assert isinstance(group, pl.DataFrame)
