@@ -3,8 +3,10 @@
 The data path is a chain of generators (source → convert → seal; vault → open → transform → write), and each
 stage alone keeps one core busy at most. :func:`prefetch` runs the stage that produces an iterable on a thread,
 so that it works on item n+1 while its consumer handles item n. The heavy work in Airlock releases the GIL
-(pyarrow and its zstd, polars, connectorx, the ADBC driver), so the two stages use two cores. :class:`Sink` is the other direction: the caller hands items one by one to
-a consumer that reads them as an iterable on its thread (a COPY that streams while the next batch is made).
+(pyarrow and its zstd, polars, the ADBC driver; connectorx only when it returns a whole table, not while a
+stream waits for its server), so the two stages use two cores. :class:`Sink` is the other direction: the
+caller hands items one by one to a consumer that reads them as an iterable on its thread (a COPY that
+streams while the next batch is made).
 
 >>> from airlock.pipeline import prefetch
 >>> [n * n for n in prefetch(range(5))]
