@@ -312,6 +312,26 @@ def test_deadline_purge_needs_no_person(lab: Lab) -> None:
     assert certificate.actor == ACTOR and certificate.reason == "mandate deadline passed"
 
 
+def test_the_vault_tool_leaves_a_runs_staging_to_the_procedure(lab: Lab, monkeypatch) -> None:
+    """`airlock vault purge` is for staging no run owns: a staged run that is neither accepted nor past its
+    deadline keeps its staging (reconciliation still needs it), and the refusal says which command purges it."""
+    from typer.testing import CliRunner
+
+    from airlock.cli.vault import app as vault_cli
+
+    run_id = lab.approved_run()
+    lab.procedure.extract(run_id, lab.processor)
+    chunks = list((lab.home / "vault" / run_id).glob("**/*.chunk"))
+    for name, value in lab.env().items():
+        monkeypatch.setenv(name, value)
+    refused = CliRunner().invoke(vault_cli, ["purge", run_id, "--actor", "ops", "--reason", "tidying up",
+                                             "--key", str(lab.processor_key), "--mandate-digest", "abc"])
+    assert refused.exit_code != 0 and isinstance(refused.exception, AirlockError)
+    assert f"airlock purge {run_id}" in str(refused.exception) and "staged" in str(refused.exception)
+    assert chunks and all(c.exists() for c in chunks)
+    assert lab.procedure.store.get(run_id).status == State.STAGED
+
+
 def test_the_background_worker_purges_due_runs(lab: Lab) -> None:
     p = lab.procedure
     run_id = lab.approved_run()

@@ -30,7 +30,7 @@ def _watched(ctx: typer.Context) -> None:
     from airlock.store import open_store
     from airlock.watch.service import watch
 
-    store = open_store()
+    store = ctx.obj = open_store()
     _, stop = watch(store)
     ctx.call_on_close(lambda: (stop(), store.close()))
 
@@ -128,7 +128,8 @@ def retire(
 
 @app.command()
 def purge(
-    run: str = typer.Argument(..., help="The run id to purge."),
+    ctx: typer.Context,
+    run: str = typer.Argument(..., help="The run id to purge (staging the metadata store has no run for)."),
     actor: str = typer.Option(..., "--actor", help="Who triggers the purge (recorded in the certificate)."),
     reason: str = typer.Option(..., "--reason", help="Why (recorded in the certificate)."),
     key: Path = typer.Option(..., "--key", help="The processor's .key.pem signing key (made by 'airlock keys new')."),
@@ -136,11 +137,21 @@ def purge(
     out: Path = typer.Option(None, "--out", help="Also copy the certificate here."),
     vault: Path = VAULT,
 ) -> None:
-    """Crypto-shred a run (destroy its key, delete its chunks) and sign a deletion certificate.
+    """Crypto-shred staging no run of the procedure owns (destroy its key, delete its chunks) and sign a
+    deletion certificate.
 
+    For staging left without its run (a metadata store lost, a vault restored from a backup). A run of the
+    procedure is purged with 'airlock purge', which checks its state and records the certificate on it.
     Needs no keyring: a damaged run can be purged too. Safe to run again after an interruption.
     Example: AIRLOCK_KEY_PASSPHRASE=... airlock vault purge run-2026-11-29-001 --actor "ops@processor" --reason "migration accepted" --key proc.key.pem --mandate-digest 9f2c... --out cert.json
     """
+    from airlock.procedure.records import RunRecord
+
+    with ctx.obj.session() as session:
+        owned = session.get(RunRecord, run)
+    if owned is not None:
+        raise AirlockError(f"run {run} is a run of the procedure ({owned.status}): purge it with 'airlock purge {run} --key ...', "
+                           "which checks its state and records the certificate on the run")
     certificate = Vault(vault).purge(run, actor, reason, open_key(key), mandate_digest=mandate_digest)
     if out is not None:
         certificate.save(out)

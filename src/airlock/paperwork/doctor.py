@@ -218,7 +218,8 @@ def _overdue(s: Settings, mandates: Sequence[Mandate], today: dt.date) -> Check:
     overdue = sorted({run for m in mandates if m.deadline < today for run, created in live.items() if created <= m.deadline})
     if overdue:
         return Check("no_overdue_purge", title, article, FAIL,
-                     f"run(s) {', '.join(overdue)} still hold data past a mandate deadline; purge them: airlock vault purge RUN")
+                     f"run(s) {', '.join(overdue)} still hold data past a mandate deadline; purge them: airlock purge --due --key "
+                     "PROCESSOR_KEY (staging no run owns: airlock vault purge RUN)")
     return Check("no_overdue_purge", title, article, PASS, f"{len(live)} live run(s), none past a deadline")
 
 
