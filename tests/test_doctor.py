@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from airlock.cli.doctor import doctor
 from airlock.identity.directory import Directory, Policy
+from airlock.identity.seeds import SeedKey
 from airlock.mandate import load_mandate, sign_mandate, signature_path
 from airlock.paperwork import agreement, current
 from airlock.paperwork.doctor import agreement_path, diagnose
@@ -42,7 +43,7 @@ def deployment(tmp_path, monkeypatch) -> Path:
     PassphraseKeyring.create(home / "keyring.json", "correct horse battery", Argon2Cost(1, 8 * 1024, 1))
     Vault(home / "vault")
     with open_store(f"sqlite:///{home / 'airlock.db'}") as store:  # the server's store, with its first administrator
-        Directory(store, Policy()).bootstrap("Claire Dubois", "claire.dubois@passerelle.example", "Passerelle", ADMIN_PASSWORD)
+        Directory(store, Policy(), seeds=SeedKey.generate()).bootstrap("Claire Dubois", "claire.dubois@passerelle.example", "Passerelle", ADMIN_PASSWORD)
     mandate = tmp_path / "mandate.yaml"
     shutil.copy(ROOT / "examples" / "mandate.yaml", mandate)
     for name, role in (("Dr Anne Martin", "controller"), ("Karim Benali", "processor")):

@@ -26,6 +26,7 @@ from airlock.identity.directory import (
     SharedAccountError,
 )
 from airlock.identity.models import OrganisationKind, Role
+from airlock.identity.seeds import SeedError, SeedKey
 from airlock.store import open_store
 from airlock.store.models import utcnow
 from airlock.vault.events import SecurityEvent, subscribe
@@ -82,7 +83,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path) -> str:  # type: ignore[
 @pytest.fixture
 def directory(store_url: str) -> Iterator[Directory]:
     store = open_store(store_url)
-    yield Directory(store)
+    yield Directory(store, seeds=SeedKey.generate())
     store.close()
 
 
@@ -217,6 +218,39 @@ def test_recovery_codes_are_single_use_and_hashed(directory: Directory, lab: str
     with directory.store.engine.connect() as c:
         stored = " ".join(c.execute(sa.text("SELECT digest FROM recovery_code")).scalars())
     assert not any(code.replace("-", "") in stored or code in stored for code in person.enrolment.recovery_codes)
+
+
+def test_totp_seeds_are_sealed_in_the_store_and_open_only_with_the_identity_key(directory: Directory, lab: str) -> None:
+    marie, pierre = enrol(directory, "Marie Curie", lab, Role.CONTROLLER_APPROVER), enrol(directory, "Pierre Curie", lab, Role.CONTROLLER_APPROVER)
+    with directory.store.engine.connect() as c:
+        stored = dict(c.execute(sa.text("SELECT id, totp_secret FROM account")).all())
+    assert marie.enrolment.totp_secret not in " ".join(stored.values()) and pierre.enrolment.totp_secret not in " ".join(stored.values())
+    # A dump of the store without the key file: the seeds do not open (the password alone gets nobody in).
+    elsewhere = Directory(directory.store, seeds=SeedKey.generate())
+    with pytest.raises(SeedError):
+        elsewhere.authenticate(marie.email, marie.password, totp=marie.code())
+    # A sealed seed moved onto another account's row does not open either.
+    with directory.store.engine.begin() as c:
+        c.execute(sa.text("UPDATE account SET totp_secret = :s WHERE id = :id"), {"s": stored[marie.id], "id": pierre.id})
+    with pytest.raises(SeedError):
+        directory.authenticate(pierre.email, pierre.password, totp=marie.code())
+    # A seed stored in clear by an earlier version is sealed as soon as a Directory opens the store.
+    with directory.store.engine.begin() as c:
+        c.execute(sa.text("UPDATE account SET totp_secret = :s WHERE id = :id"), {"s": pierre.enrolment.totp_secret, "id": pierre.id})
+    reopened = Directory(directory.store, seeds=directory.seeds)
+    with directory.store.engine.connect() as c:
+        assert pierre.enrolment.totp_secret not in c.execute(sa.text("SELECT totp_secret FROM account WHERE id = :id"), {"id": pierre.id}).scalar()
+    assert reopened.authenticate(pierre.email, pierre.password, totp=pierre.code()).id == pierre.id
+
+
+def test_the_identity_key_file_is_made_private_and_refused_when_others_can_read_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "identity.key"
+    sealed = SeedKey.load(path).seal("acc-1", "JBSWY3DPEHPK3PXP")
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert SeedKey.load(path).open("acc-1", sealed) == "JBSWY3DPEHPK3PXP"  # the same key, read back
+    path.chmod(0o644)
+    with pytest.raises(AirlockError, match=r"identity.key: readable by others; chmod 600"):
+        SeedKey.load(path)
 
 
 def test_another_persons_recovery_code_does_not_work(directory: Directory, lab: str) -> None:
@@ -388,17 +422,18 @@ def test_admin_bootstrap_enrols_totp_at_once_and_runs_once(tmp_path) -> None:  #
     app.add_typer(admin.app, name="admin")  # as the integrator registers it
     url, secret = f"sqlite:///{tmp_path}/airlock.db", strong_password()
     args = ["admin", "bootstrap", "--name", "Ada Lovelace", "--email", "ada.lovelace@processor.example", "--organisation", "Processor SA", "--database", url]
-    first = CliRunner().invoke(app, args, env={"AIRLOCK_BOOTSTRAP_PASSWORD": secret})
+    home = {"AIRLOCK_HOME": str(tmp_path / "home")}  # where the identity key is made
+    first = CliRunner().invoke(app, args, env={"AIRLOCK_BOOTSTRAP_PASSWORD": secret, **home})
     assert first.exit_code == 0, first.output
     uri = next(line for line in first.output.split() if line.startswith("otpauth://totp/"))
     codes = [line.strip() for line in first.output.splitlines() if line.startswith("  ")]
     assert len(codes) == 10 and secret not in first.output
     with open_store(url) as store:
-        directory = Directory(store)
+        directory = Directory(store, seeds=SeedKey.load(tmp_path / "home" / "identity.key"))
         totp_code = pyotp.parse_uri(uri).now()
         assert directory.authenticate("ada.lovelace@processor.example", secret, totp=totp_code).role == Role.ADMINISTRATOR
         assert directory.authenticate("ada.lovelace@processor.example", secret, recovery_code=codes[0]).role == Role.ADMINISTRATOR
-    again = CliRunner().invoke(app, [*args[:5], "alan.turing@processor.example", *args[6:]], env={"AIRLOCK_BOOTSTRAP_PASSWORD": strong_password()})
+    again = CliRunner().invoke(app, [*args[:5], "alan.turing@processor.example", *args[6:]], env={"AIRLOCK_BOOTSTRAP_PASSWORD": strong_password(), **home})
     assert isinstance(again.exception, AirlockError) and "an administrator already exists" in str(again.exception)
-    weak = CliRunner().invoke(app, [*args[:-1], f"sqlite:///{tmp_path}/other.db"], env={"AIRLOCK_BOOTSTRAP_PASSWORD": "admin"})
+    weak = CliRunner().invoke(app, [*args[:-1], f"sqlite:///{tmp_path}/other.db"], env={"AIRLOCK_BOOTSTRAP_PASSWORD": "admin", **home})
     assert isinstance(weak.exception, AirlockError) and "80 are required" in str(weak.exception)

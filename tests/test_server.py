@@ -27,6 +27,7 @@ from typer.testing import CliRunner
 from airlock.errors import AirlockError
 from airlock.identity.directory import Directory
 from airlock.identity.models import OrganisationKind, Role
+from airlock.identity.seeds import SeedKey
 from airlock.server import SECURITY_HEADERS, create_app
 from airlock.store import open_store
 from airlock.store.models import utcnow
@@ -90,7 +91,7 @@ class World:
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
     store = open_store(f"sqlite:///{tmp_path}/airlock.db")
-    directory = Directory(store)
+    directory = Directory(store, seeds=SeedKey.generate())
     secret = strong_password()
     admin = directory.bootstrap("Ada Lovelace", "ada.lovelace@processor.example", "Processor SA", secret)
     processor = admin.account.organisation_id
@@ -372,3 +373,4 @@ def test_serve_on_loopback_answers_health_and_nothing_else(tmp_path: Path) -> No
         server.terminate()
         server.wait(timeout=10)
     assert (tmp_path / "airlock.db").exists()
+    assert (tmp_path / "identity.key").stat().st_mode & 0o777 == 0o600  # the key the TOTP seeds are sealed under

@@ -13,6 +13,7 @@ from test_identity import Person, enrol, strong_password
 
 from airlock.identity.directory import Directory, Policy
 from airlock.identity.models import OrganisationKind, Role
+from airlock.identity.seeds import SeedKey
 from airlock.server import create_app
 from airlock.store import open_store
 
@@ -21,7 +22,7 @@ from airlock.store import open_store
 def api(tmp_path: Path) -> Iterator[schemathesis.BaseSchema]:
     store = open_store(f"sqlite:///{tmp_path}/airlock.db")
     # The fuzzer's client is not the test client that logged in: no shared-account block for it to trip over.
-    directory = Directory(store, Policy(shared_account="alert"))
+    directory = Directory(store, Policy(shared_account="alert"), seeds=SeedKey.generate())
     secret = strong_password()
     admin = Person(directory.bootstrap("Ada Lovelace", "ada.lovelace@processor.example", "Processor SA", secret), secret)
     lab = directory.create_organisation("Laboratoire Alpha", OrganisationKind.CONTROLLER).id

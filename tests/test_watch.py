@@ -17,6 +17,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from airlock.errors import AirlockError
+from airlock.identity.seeds import SeedKey
 from airlock.ledger import SYSTEM, Actor, Ledger, LedgerEntry, NotAnId
 from airlock.procedure.lifecycle import State
 from airlock.store import Store, open_store
@@ -330,7 +331,7 @@ def test_read_only_api_for_the_security_officer_and_the_auditor(setup: Setup) ->
     from airlock.server import create_app
     from airlock.server.watch import router
 
-    directory = Directory(setup.store)
+    directory = Directory(setup.store, seeds=SeedKey.generate())
     admin = directory.bootstrap("Ada Lovelace", "ada.lovelace@processor.example", "Processor SA", strong_password())
     processor = admin.account.organisation_id
     tokens = {}

@@ -7,6 +7,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from airlock.identity.directory import Directory, Policy
+from airlock.identity.seeds import SeedKey
 from airlock.ledger import Ledger
 from airlock.server import create_app
 from airlock.store import open_store
@@ -17,7 +18,7 @@ def test_failed_logins_and_probing_raise_alerts_and_are_ledgered(tmp_path: Path)
     with open_store(f"sqlite:///{tmp_path / 'airlock.db'}") as store:
         watcher, stop = watch(store)
         try:
-            client = TestClient(create_app(Directory(store, Policy())))
+            client = TestClient(create_app(Directory(store, Policy(), seeds=SeedKey.generate())))
             assert not watcher.alerts("open")
             for _ in range(6):
                 answer = client.post("/api/login", json={"email": "someone@lab.example", "password": "not the password", "totp": "000000"})

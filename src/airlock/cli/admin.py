@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from airlock.identity.directory import Directory
+from airlock.identity.seeds import SeedKey
 from airlock.store import open_store
 
 PASSWORD_ENV = "AIRLOCK_BOOTSTRAP_PASSWORD"
@@ -37,7 +38,7 @@ def bootstrap(
     if secret is None:
         secret = typer.prompt("Password (80 bits: e.g. 12+ characters of four kinds, or 7 words)", hide_input=True, confirmation_prompt=True)
     with open_store(database) as store:
-        enrolment = Directory(store).bootstrap(name, email, organisation, secret)
+        enrolment = Directory(store, seeds=SeedKey.load()).bootstrap(name, email, organisation, secret)
     console = Console(highlight=False)
     console.print(f"administrator {enrolment.account.id} created for {enrolment.account.email}")
     console.print("TOTP (shown once; scan into an authenticator app):", enrolment.totp_uri, soft_wrap=True)

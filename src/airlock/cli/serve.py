@@ -10,10 +10,11 @@ import typer
 from airlock.cli.keys import open_key
 from airlock.cli.run import procedure
 from airlock.identity.directory import Directory, Policy
+from airlock.identity.seeds import SeedKey
 from airlock.procedure.scheduler import PurgeWorker
-from airlock.watch.service import watch
 from airlock.server import check_listen, create_app
 from airlock.store import open_store
+from airlock.watch.service import watch
 
 
 def serve(
@@ -35,7 +36,7 @@ def serve(
 
     check_listen(host, tls_cert, tls_key)
     store = open_store(database)
-    app = create_app(Directory(store, Policy.from_environ()))
+    app = create_app(Directory(store, Policy.from_environ(), seeds=SeedKey.load()))
     watch(store)  # logins, sessions, runs and vault events go to the ledger and the alert rules
     processor_key = os.environ.get("AIRLOCK_PROCESSOR_KEY")
     if processor_key:

@@ -9,7 +9,7 @@ default, is refused.
 
 >>> import tempfile, pyotp
 >>> from airlock.store import open_store
->>> directory = Directory(open_store(f"sqlite:///{tempfile.mkdtemp()}/airlock.db"))
+>>> directory = Directory(open_store(f"sqlite:///{tempfile.mkdtemp()}/airlock.db"), seeds=SeedKey.generate())
 >>> first = directory.bootstrap("Ada Lovelace", "ada.lovelace@processor.example", "Processor SA", "Tr0mbone&Kiwi-42")
 >>> account = directory.authenticate("ada.lovelace@processor.example", "Tr0mbone&Kiwi-42", totp=pyotp.TOTP(first.totp_secret).now())
 >>> account.role, len(first.recovery_codes)
@@ -40,6 +40,7 @@ from airlock.identity.models import (
     Role,
     WebAuthnCredential,
 )
+from airlock.identity.seeds import PREFIX, SeedKey
 from airlock.store import Store
 from airlock.store.models import new_run_id, utcnow
 from airlock.vault.events import SecurityEvent, emit
@@ -179,9 +180,18 @@ _DUMMY_HASH = password.hash_password("not-a-password-of-anyone")
 class Directory:
     """Accounts, sessions, tokens and mandates in the metadata store, under a :class:`Policy`."""
 
-    def __init__(self, store: Store, policy: Policy | None = None):
+    def __init__(self, store: Store, policy: Policy | None = None, *, seeds: SeedKey):
         self.store = store
         self.policy = policy or Policy()
+        #: The key TOTP seeds are sealed under (:meth:`SeedKey.load` in a real deployment).
+        self.seeds = seeds
+        self._seal_plain_seeds()
+
+    def _seal_plain_seeds(self) -> None:
+        """Seeds stored before they were sealed (a store made by an earlier version) are sealed now."""
+        with self.store.session.begin() as s:
+            for account in s.scalars(sa.select(Account).where(sa.not_(Account.totp_secret.startswith(PREFIX)))):
+                account.totp_secret = self.seeds.seal(account.id, account.totp_secret)
 
     # --- organisations -------------------------------------------------------------------------------
 
@@ -224,8 +234,9 @@ class Directory:
         with self.store.session.begin() as s:
             if s.scalar(sa.select(Account.id).where(Account.email == email)):
                 raise AirlockError(f"account e-mail {email!r} already exists; one account per person")
-            account = Account(name=name, email=email, organisation_id=organisation.id, role=role,
-                              password_hash=password.hash_password(secret), totp_secret=seed)
+            account = Account(id=new_run_id(), name=name, email=email, organisation_id=organisation.id, role=role,
+                              password_hash=password.hash_password(secret))
+            account.totp_secret = self.seeds.seal(account.id, seed)
             s.add(account)
             s.flush()
             s.add_all(RecoveryCode(digest=recovery.digest(c), account_id=account.id) for c in codes)
@@ -290,7 +301,7 @@ class Directory:
 
     def _second_factor(self, s: sa.orm.Session, account: Account, code: str | None, recovery_code: str | None) -> bool:
         if code:
-            step = totp.verify(account.totp_secret, code, account.totp_last_step)
+            step = totp.verify(self.seeds.open(account.id, account.totp_secret), code, account.totp_last_step)
             if step is None:
                 return False
             account.totp_last_step = step

@@ -64,7 +64,8 @@ class Account(Base):
     organisation_id: Mapped[str] = mapped_column(sa.ForeignKey("organisation.id"), index=True)
     role: Mapped[str] = mapped_column(sa.String(32))
     password_hash: Mapped[str] = mapped_column(sa.String(200))
-    totp_secret: Mapped[str] = mapped_column(sa.String(64))
+    #: Sealed under the identity key (airlock.identity.seeds), never the seed itself.
+    totp_secret: Mapped[str] = mapped_column(sa.String(128))
     totp_last_step: Mapped[int | None] = mapped_column(sa.BigInteger)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     disabled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -7,9 +7,10 @@ re-authentication is needed, never a stack trace.
 
 >>> import tempfile
 >>> from fastapi.testclient import TestClient
+>>> from airlock.identity.seeds import SeedKey
 >>> from airlock.store import open_store
 >>> store = open_store(f"sqlite:///{tempfile.mkdtemp()}/airlock.db")
->>> client = TestClient(create_app(Directory(store)))
+>>> client = TestClient(create_app(Directory(store, seeds=SeedKey.generate())))
 >>> client.get("/api/health").json(), client.get("/api/me").status_code
 ({'status': 'ok'}, 401)
 >>> store.close()
