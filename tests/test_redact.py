@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pyarrow as pa
@@ -10,6 +11,9 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from stdnum.fr import nir
+
+from faker.providers.person.en_US import Provider as EnglishNames
+from faker.providers.person.fr_FR import Provider as FrenchNames
 
 from airlock.redact import TOKENS, RedactionCounts, redact_column
 
@@ -41,6 +45,29 @@ def phones(draw: st.DrawFn) -> str:
     return f"{prefix}{digits[0]}{sep}{pairs}"
 
 
+MONTHS_FR = ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre", "novembre", "décembre"]
+
+
+@st.composite
+def dates(draw: st.DrawFn) -> str:
+    d = draw(st.dates(dt.date(1900, 1, 1), dt.date(2030, 12, 31)))
+    return draw(st.sampled_from([
+        d.strftime("%d/%m/%Y"), d.strftime("%d.%m.%y"), d.strftime("%Y-%m-%d"), f"{d.day}-{d.month}-{d.year}",
+        f"{d.day} {MONTHS_FR[d.month - 1]} {d.year}", f"{MONTHS_FR[d.month - 1].capitalize()} {d.year}",
+        f"{d:%B} {d.day}, {d.year}", f"{d.isoformat()}T{d.day % 24:02d}:15",
+    ]))
+
+
+FIRST_NAMES = sorted({*FrenchNames.first_names, *EnglishNames.first_names})
+SURNAMES = sorted(n for n in FrenchNames.last_names if " " not in n)
+TITLES = ["M.", "Mme", "Mlle", "Madame", "Monsieur", "Dr", "Docteur", "Pr", "Mr", "Mrs", "Ms"]
+names = st.one_of(
+    st.builds("{} {}".format, st.sampled_from(TITLES), st.sampled_from(SURNAMES)),
+    st.builds("{} {} {}".format, st.sampled_from(TITLES), st.sampled_from(FIRST_NAMES), st.sampled_from(SURNAMES)),
+    st.builds("{} {}".format, st.sampled_from(FIRST_NAMES), st.sampled_from(SURNAMES)),
+    st.builds("{} {}".format, st.sampled_from(SURNAMES).map(str.upper), st.sampled_from(FIRST_NAMES)),
+)
+
 emails = st.builds(
     "{}@{}.{}".format,
     st.from_regex(r"[a-z][a-z0-9._-]{0,10}[a-z0-9]", fullmatch=True),
@@ -53,9 +80,10 @@ HEALTH = [
     "IVG", "abortion", "génétique", "trisomie", "hépatite", "Hepatitis", "syphilis", "diabète",
     "diabétique", "dépression", "psychiatrique", "toxicomanie", "addiction", "GROSSESSES",
 ]
-# Words that cannot hold a target: consonant-only (every lexicon term has a vowel) or quantities with a unit.
+# Words that cannot hold a target: consonant-only (every lexicon term and surname has a vowel; the titles
+# that have none are left out) or quantities with a unit.
 fillers = st.one_of(
-    st.text(alphabet="bcdfghjklmnpqrstvwxzBCDFGHJKLMNPQRSTVWXZ", min_size=1, max_size=8),
+    st.text(alphabet="bcdfghjklmnpqrstvwxzBCDFGHJKLMNPQRSTVWXZ", min_size=1, max_size=8).filter(lambda w: w not in {"Dr", "Drs", "Pr", "Mr", "Mrs", "Ms", "MM"}),
     st.builds("{}mg".format, st.integers(0, 999)),
     st.sampled_from(["Hémolyse", "légère", "prélèvement", "à", "refaire", "Cancéropôle", "Protein", "RAS", "contrôle"]),
 )
@@ -64,6 +92,8 @@ planted = st.one_of(
     st.tuples(st.just("phone"), phones()),
     st.tuples(st.just("email"), emails),
     st.tuples(st.just("health"), st.sampled_from(HEALTH)),
+    st.tuples(st.just("date"), dates()),
+    st.tuples(st.just("name"), names),
 )
 
 
@@ -114,6 +144,12 @@ def test_nulls_type_and_idempotence() -> None:
         ("hearing aids", "hearing aids"),
         ("NIR 1 84 12 2B 451 089", "NIR [NIR]"),
         ("ref 0612345678901234", "ref 0612345678901234"),
+        ("Émile Zola, Élise Dupré.", "[nom], [nom]."),  # accented capitals at both ends
+        ("(Dr Dupont)", "([nom])"),
+        ("Madame Le Guen", "[nom]"),
+        ("urine claire, Marie est venue", "urine claire, Marie est venue"),  # a first name alone stays
+        ("en mai, 1.2.3, HbA1c 6.5 %", "en mai, 1.2.3, HbA1c 6.5 %"),
+        ("12/03/2019 10:22", "[date] 10:22"),
     ],
 )
 def test_boundaries_and_forms(text: str, expected: str) -> None:
