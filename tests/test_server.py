@@ -3,6 +3,7 @@ login rate limits (CNIL 2022-100 case no. 1: the account is never locked), clear
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -28,8 +29,10 @@ from airlock.errors import AirlockError
 from airlock.identity.directory import Directory
 from airlock.identity.models import OrganisationKind, Role
 from airlock.identity.seeds import SeedKey
+from airlock.procedure.lifecycle import State
+from airlock.procedure.records import RunEvent, RunRecord, RunStore
 from airlock.server import SECURITY_HEADERS, create_app
-from airlock.store import open_store
+from airlock.store import Store, open_store
 from airlock.store.models import utcnow
 from airlock.vault.events import SecurityEvent, subscribe
 
@@ -57,6 +60,8 @@ MATRIX = {
     ("GET", "/api/mandates"): MANDATE_READERS,
     ("POST", "/api/mandates"): {Role.PROCESSOR_OPERATOR},
     ("GET", "/api/mandates/{mandate_id}"): MANDATE_READERS,
+    ("GET", "/api/runs"): MANDATE_READERS,
+    ("GET", "/api/runs/{run_id}"): MANDATE_READERS,
     ("POST", "/api/webauthn/register/options"): EVERYONE,
     ("POST", "/api/webauthn/register"): EVERYONE,
     ("GET", "/api/alerts"): {Role.SECURITY_OFFICER, Role.AUDITOR},
@@ -77,6 +82,7 @@ class World:
     people: dict[str, Person]
     organisations: dict[str, str]
     mandates: dict[str, str]
+    runs: dict[str, str]
 
     def client(self, who: str | None = None, address: str = "testclient") -> TestClient:
         client = TestClient(self.app, client=(address, 50000))
@@ -107,8 +113,22 @@ def world(tmp_path: Path) -> Iterator[World]:
     }
     mandates = {"a": directory.register_mandate("M-ALPHA-1", a, "a" * 64, "/srv/mandates/alpha.yaml").id,
                 "b": directory.register_mandate("M-BETA-1", b, "b" * 64, "/srv/mandates/beta.yaml").id}
-    yield World(create_app(directory), directory, people, {"a": a, "b": b, "processor": processor}, mandates)
+    runs = {lab: _run(store, mandate, digest * 64) for lab, mandate, digest in (("a", "M-ALPHA-1", "a"), ("b", "M-BETA-1", "b"))}
+    yield World(create_app(directory), directory, people, {"a": a, "b": b, "processor": processor}, mandates, runs)
     store.close()
+
+
+def _run(store: Store, mandate_id: str, mandate_digest: str) -> str:
+    """A run of the procedure under a registered mandate, planned and approved, as the runner records them."""
+    runs = RunStore(store)
+    plan = {"mandate_id": mandate_id, "entities": [{"entity": "result", "rows": 1200, "exact": False}]}
+    run = runs.create(RunRecord(status=State.PLANNED, profile="blis-1.27", mandate_id=mandate_id, mandate_digest=mandate_digest,
+                                mandate_path=f"/srv/mandates/{mandate_id}.yaml", plan=json.dumps(plan), plan_digest="c" * 64))
+    run.status = State.PLAN_APPROVED
+    runs.save(run, RunEvent(run_id=run.id, step="approve plan", from_state=State.PLANNED, to_state=State.PLAN_APPROVED,
+                            actor_key="0123456789abcdef", actor_name="Dr Anne Martin", actor_role="controller"))
+    runs.update_entity(run.id, "result", rows_read=1200)
+    return run.id
 
 
 ROLE_HOLDER = {Role.ADMINISTRATOR: "administrator", Role.CONTROLLER_APPROVER: "approver-a", Role.PROCESSOR_OPERATOR: "operator",
@@ -154,7 +174,7 @@ def test_nothing_of_one_controller_is_visible_to_another_through_any_route_with_
     alpha, beta = world.client("approver-a"), world.client("approver-b")
     token_a = alpha.post("/api/tokens", json={"label": "cli", "scopes": ["read"], "days": 1}).json()["token"]["id"]
     ids_of_a = {"organisation_id": world.organisations["a"], "mandate_id": world.mandates["a"],
-                "account_id": world.people["approver-a"].id, "token_id": token_a}
+                "account_id": world.people["approver-a"].id, "token_id": token_a, "run_id": world.runs["a"]}
     secrets_of_a = ["Laboratoire Alpha", world.people["approver-a"].email, "Marie Curie", "/srv/mandates/alpha.yaml", "a" * 64]
     with_ids = [(m, p) for m, p in routes(world.app) if "{" in p]
     assert with_ids
@@ -176,6 +196,7 @@ def test_nothing_of_one_controller_is_visible_to_another_through_any_route_with_
     assert [m["id"] for m in beta.get("/api/mandates").json()] == [world.mandates["b"]]
     assert [o["id"] for o in beta.get("/api/organisations").json()] == [world.organisations["b"]]
     assert beta.get("/api/tokens").json() == []
+    assert [r["id"] for r in beta.get("/api/runs").json()] == [world.runs["b"]]
     staff = world.client("operator")
     assert {m["id"] for m in staff.get("/api/mandates").json()} == set(world.mandates.values())
 
@@ -185,6 +206,18 @@ def _masked(body: dict, ids: dict[str, str], masks: dict[str, str]) -> dict:
     for name, value in ids.items():
         text = text.replace(value, masks[name])
     return {"detail": text}
+
+
+def test_the_controllers_approver_reads_where_their_runs_stand(world: World) -> None:
+    alpha = world.client("approver-a")
+    assert [r["id"] for r in alpha.get("/api/runs").json()] == [world.runs["a"]]
+    run = alpha.get(f"/api/runs/{world.runs['a']}").json()
+    assert run["status"] == "plan_approved" and run["mandate_id"] == "M-ALPHA-1" and run["purged"] is False
+    assert run["plan"]["entities"] == [{"entity": "result", "rows": 1200, "exact": False}]
+    assert [(e["entity"], e["rows_read"]) for e in run["entities"]] == [("result", 1200)]
+    assert [(e["step"], e["actor_name"], e["actor_role"]) for e in run["events"]] == [("approve plan", "Dr Anne Martin", "controller")]
+    # The processor's staff see every run.
+    assert {r["id"] for r in world.client("auditor").get("/api/runs").json()} == set(world.runs.values())
 
 
 def test_the_administrator_manages_accounts_and_reads_no_mandate(world: World) -> None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal
+from datetime import date, datetime
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -128,3 +128,50 @@ class TokenOut(Model):
 class TokenIssued(Model):
     token: TokenOut
     secret: str = Field(description="Shown once: Authorization: Bearer <secret>.")
+
+
+class RunOut(Model):
+    """Where a run stands (airlock.procedure.lifecycle.State) and what it serves."""
+
+    id: str
+    status: str
+    created_at: datetime
+    mandate_id: str | None
+    mandate_digest: str | None
+    plan_digest: str | None
+    deadline: date | None
+    accepted_at: datetime | None
+    reconciled_ok: bool | None
+    waiver: str | None
+    error: str | None
+    purged: bool = Field(description="Its staging was crypto-shredded and a signed deletion certificate issued.")
+
+    @classmethod
+    def of(cls, run: Any) -> RunOut:
+        return cls(**{name: getattr(run, name) for name in cls.model_fields if name != "purged"}, purged=run.certificate is not None)
+
+
+class RunEntityOut(Model):
+    entity: str
+    rows_read: int
+    rows_written: int
+    source_rows: int | None
+    target_rows: int | None
+    reconciled: bool | None
+    differences: str | None = Field(description="Counts of missing, unexpected, altered and duplicated records (JSON); the keys stay sealed in the vault.")
+
+
+class RunEventOut(Model):
+    at: datetime
+    step: str
+    from_state: str
+    to_state: str
+    actor_name: str
+    actor_role: str
+    actor_key: str
+
+
+class RunDetail(RunOut):
+    plan: dict[str, Any] | None
+    entities: list[RunEntityOut]
+    events: list[RunEventOut]
