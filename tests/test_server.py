@@ -31,6 +31,7 @@ from airlock.identity.models import OrganisationKind, Role
 from airlock.identity.seeds import SeedKey
 from airlock.procedure.lifecycle import State
 from airlock.procedure.records import RunEvent, RunRecord, RunStore
+from airlock.procedure.runner import Targets
 from airlock.server import SECURITY_HEADERS, create_app
 from airlock.store import Store, open_store
 from airlock.store.models import utcnow
@@ -62,6 +63,8 @@ MATRIX = {
     ("GET", "/api/mandates/{mandate_id}"): MANDATE_READERS,
     ("GET", "/api/runs"): MANDATE_READERS,
     ("GET", "/api/runs/{run_id}"): MANDATE_READERS,
+    ("POST", "/api/runs/{run_id}/approve"): {Role.CONTROLLER_APPROVER},
+    ("POST", "/api/runs/{run_id}/accept"): {Role.CONTROLLER_APPROVER},
     ("POST", "/api/webauthn/register/options"): EVERYONE,
     ("POST", "/api/webauthn/register"): EVERYONE,
     ("GET", "/api/alerts"): {Role.SECURITY_OFFICER, Role.AUDITOR},
@@ -407,3 +410,56 @@ def test_serve_on_loopback_answers_health_and_nothing_else(tmp_path: Path) -> No
         server.wait(timeout=10)
     assert (tmp_path / "airlock.db").exists()
     assert (tmp_path / "identity.key").stat().st_mode & 0o777 == 0o600  # the key the TOTP seeds are sealed under
+
+
+# --- the controller's steps from the console ------------------------------------------------------------------------------
+
+
+def test_the_controller_approves_and_accepts_a_real_run_with_signatures_made_on_their_own_machine(tmp_path: Path, monkeypatch) -> None:
+    from test_procedure import PASSPHRASE, Lab
+
+    from airlock.cli.keys import app as keys_cli
+
+    lab = Lab(tmp_path)
+    try:
+        directory = Directory(lab.store, seeds=SeedKey.generate())
+        directory.bootstrap("Ada Lovelace", "ada.lovelace@processor.example", "Processor SA", strong_password())
+        organisation = directory.create_organisation("Laboratoire Alpha", OrganisationKind.CONTROLLER).id
+        dpo = enrol(directory, "Anne Martin", organisation, Role.CONTROLLER_APPROVER)
+        run_id = lab.procedure.create(lab.mandate, lab.source, Targets(lab.target), lab.processor).id
+        directory.register_mandate("M-DEMO", organisation, lab.procedure.store.get(run_id).mandate_digest, str(lab.mandate))
+        console = TestClient(create_app(directory))
+        login = console.post("/api/login", json={"email": dpo.email, "password": dpo.password, "totp": dpo.code()})
+        console.headers["X-CSRF-Token"] = login.json()["csrf_token"]
+        monkeypatch.setenv("AIRLOCK_KEY_PASSPHRASE", PASSPHRASE)
+
+        def signed(statement: str, key: Path) -> str:
+            out = CliRunner().invoke(keys_cli, ["sign", "--key", str(key), statement])
+            assert out.exit_code == 0, out.output
+            return out.output.strip()
+
+        statement = console.get(f"/api/runs/{run_id}").json()["approval_statement"]
+        assert statement.startswith(f"airlock plan approval {run_id} ")
+        # The processor's key is not the controller's: refused, and the run still waits for its approval.
+        wrong = console.post(f"/api/runs/{run_id}/approve", json={"signature": signed(statement, lab.processor_key)})
+        assert wrong.status_code == 400 and "not signed by the mandate's controller" in wrong.json()["detail"]
+        assert console.post(f"/api/runs/{run_id}/approve", json={"signature": "not base64!"}).status_code == 400
+        approved = console.post(f"/api/runs/{run_id}/approve", json={"signature": signed(statement, lab.controller_key)})
+        assert approved.status_code == 200, approved.text
+        assert approved.json()["status"] == State.PLAN_APPROVED and approved.json()["events"][-1]["actor_name"] == "Dr Anne Martin"
+        # The approval made in the console is the one extraction checks.
+        p = lab.procedure
+        p.extract(run_id, lab.processor)
+        p.load(run_id, lab.processor)
+        p.reconcile(run_id, lab.processor)
+        run = console.get(f"/api/runs/{run_id}").json()
+        assert run["reconciled_ok"] is True and all(e["reconciled"] for e in run["entities"])
+        accepted = console.post(f"/api/runs/{run_id}/accept", json={"signature": signed(run["acceptance_statement"], lab.controller_key)})
+        assert accepted.status_code == 200, accepted.text
+        assert accepted.json()["status"] == State.ACCEPTED and accepted.json()["accepted_at"]
+        # A signature is kept with the step: the ledger and the report carry the evidence.
+        assert "signature" in json.loads(p.store.events(run_id)[-1].detail)
+        refused = CliRunner().invoke(keys_cli, ["sign", "--key", str(lab.controller_key), "I owe you 1,000 euros"])
+        assert isinstance(refused.exception, AirlockError) and "only a run's approval or acceptance statement" in str(refused.exception)
+    finally:
+        lab.store.close()

@@ -7,6 +7,7 @@ never from the command line, where it would land in shell history and ``ps``.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from enum import StrEnum
@@ -69,3 +70,19 @@ def show(file: Path = typer.Argument(..., help="A .pub.json public identity or a
     else:
         raise AirlockError(f"{file}: give a .pub.json or .key.pem file made by 'airlock keys new'")
     typer.echo(json.dumps(public.to_json(), indent=2))
+
+
+@app.command()
+def sign(
+    statement: str = typer.Argument(..., help="The statement to sign, exactly as the console or 'airlock status' shows it."),
+    key: Path = typer.Option(..., "--key", help="Your .key.pem private key file."),
+) -> None:
+    """Sign a run's approval or acceptance statement on your own machine; paste the printed signature into the
+    console. Only statements Airlock asks for are signed, so that a key is never used to sign arbitrary text.
+
+    Example: AIRLOCK_KEY_PASSPHRASE=... airlock keys sign --key dpo.key.pem "airlock plan approval run-7f3a 9c1e..."
+    """
+    if not statement.startswith(("airlock plan approval ", "airlock acceptance ")):
+        raise AirlockError("only a run's approval or acceptance statement is signed here ('airlock plan approval ...' or "
+                           "'airlock acceptance ...'); copy it whole from the console")
+    typer.echo(base64.b64encode(open_key(key).sign(statement.encode())).decode())

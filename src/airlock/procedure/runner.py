@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 import json
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,8 +37,8 @@ from airlock.pipeline import prefetch
 from airlock.plan import make_plan
 from airlock.predicate import Extraction
 from airlock.procedure.lifecycle import Actor, State, Step, check
-from airlock.procedure.records import RunEvent, RunRecord, RunStore
-from airlock.signing import PublicIdentity, SigningIdentity, verify
+from airlock.procedure.records import RunEntityRecord, RunEvent, RunRecord, RunStore
+from airlock.signing import BadSignature, PublicIdentity, SigningIdentity, verify
 from airlock.sources import profile as profiles
 from airlock.sources.sql import Rejected, SqlSource
 from airlock.targets import Target
@@ -62,16 +63,31 @@ class Targets:
         return cls(data.get("sql"), Path(data["fhir"]) if data.get("fhir") else None)
 
 
+def approval_statement(run: RunRecord) -> bytes:
+    """What the controller signs to approve a run's plan: the run and its plan's digest."""
+    return f"airlock plan approval {run.id} {run.plan_digest}".encode()
+
+
+def acceptance_statement(run: RunRecord, entities: Iterable[RunEntityRecord]) -> bytes:
+    """What the controller signs to accept a run's result: the run, its plan, and what reconciliation found
+    per entity (counts and the target's digest), so that the signature covers the figures the controller read."""
+    found = ";".join(f"{e.entity}:{e.source_rows}:{e.target_rows}:{e.target_digest}:{e.reconciled}" for e in sorted(entities, key=lambda e: e.entity))
+    return f"airlock acceptance {run.id} {run.plan_digest} {hashlib.sha256(found.encode()).hexdigest()}".encode()
+
+
 def actor(identity: SigningIdentity | PublicIdentity) -> Actor:
     public = identity.public if isinstance(identity, SigningIdentity) else identity
     return Actor(public.key_id, public.name, public.role)
 
 
 class Procedure:
-    """Runs, persisted in the metadata store, staged in the vault."""
+    """Runs, persisted in the metadata store, staged in the vault.
 
-    def __init__(self, store: RunStore, vault: Vault, keyring: KeyProvider, *, batch_rows: int = 50_000):
-        self.store, self.vault, self.keyring = store, vault, keyring
+    Without a vault and keyring (the server) it takes the controller's steps and nothing that stages or purges.
+    """
+
+    def __init__(self, store: RunStore, vault: Vault | None = None, keyring: KeyProvider | None = None, *, batch_rows: int = 50_000):
+        self.store, self._vault_dir, self.keyring = store, vault, keyring
         #: Source rows per batch (and so per sealed chunk): bounds memory, sets the checkpoint granularity.
         self.batch_rows = batch_rows
 
@@ -130,7 +146,13 @@ class Procedure:
         """The controller approves the plan: an Ed25519 signature over the plan digest, by the mandate's controller key."""
         run = self.store.get(run_id)
         self._controller(run, controller)
-        signature = controller.sign(f"airlock plan approval {run.id} {run.plan_digest}".encode())
+        return self.approve_signed(run_id, controller.sign(approval_statement(run)))
+
+    def approve_signed(self, run_id: str, signature: bytes) -> RunRecord:
+        """The approval signed elsewhere (the controller's own machine, for the web console): ``signature`` over
+        :func:`approval_statement`, which must verify with the mandate's controller key."""
+        run = self.store.get(run_id)
+        controller = self._signed_by_controller(run, signature, approval_statement(run), "approval")
         run.plan_approval = base64.b64encode(signature).decode()
         self._step(run, Step.APPROVE_PLAN, actor(controller), {"plan_digest": run.plan_digest or ""})
         return run
@@ -276,12 +298,19 @@ class Procedure:
         """The controller accepts the result; refused while reconciliation fails, unless waived with a reason."""
         run = self.store.get(run_id)
         self._controller(run, controller)
+        return self.accept_signed(run_id, controller.sign(acceptance_statement(run, self.store.entities(run.id))), waiver=waiver)
+
+    def accept_signed(self, run_id: str, signature: bytes, *, waiver: str | None = None) -> RunRecord:
+        """The acceptance signed elsewhere: ``signature`` over :func:`acceptance_statement`, by the mandate's
+        controller key; kept in the step's record (and so in the ledger)."""
+        run = self.store.get(run_id)
+        controller = self._signed_by_controller(run, signature, acceptance_statement(run, self.store.entities(run.id)), "acceptance")
         if run.status == State.RECONCILED and not run.reconciled_ok:
             if not waiver or len(waiver.strip()) < 10:
                 raise AirlockError(f"run {run.id}: reconciliation found differences; accepting needs a written waiver (--waive \"reason\", 10 characters at least)")
             run.waiver = waiver.strip()
         run.accepted_at = dt.datetime.now(dt.UTC)
-        self._step(run, Step.ACCEPT, actor(controller), {"waived": str(bool(run.waiver))})
+        self._step(run, Step.ACCEPT, actor(controller), {"waived": str(bool(run.waiver)), "signature": base64.b64encode(signature).decode()})
         return run
 
     def abort(self, run_id: str, who: SigningIdentity, reason: str) -> RunRecord:
@@ -350,7 +379,15 @@ class Procedure:
             raise AirlockError(f"run {run.id} reads {run.source}, not {dburl.describe(url)}")
         return SqlSource(url, profiles.load(run.profile), batch_rows=self.batch_rows, **kwargs)
 
+    @property
+    def vault(self) -> Vault:
+        if self._vault_dir is None:
+            raise AirlockError("this procedure has no vault (the server takes the controller's steps only); stage and purge with the airlock CLI")
+        return self._vault_dir
+
     def _vault(self, run: RunRecord, create: bool = False) -> RunVault:
+        if self.keyring is None:
+            raise AirlockError("this procedure has no keyring (the server takes the controller's steps only); stage with the airlock CLI")
         if create and run.id not in self.vault.runs():
             return self.vault.create_run(run.id, self.keyring)
         return self.vault.open(run.id, self.keyring)
@@ -380,11 +417,19 @@ class Procedure:
                 f"this is key {controller.public.key_id} ({controller.public.role} {controller.public.name})"
             )
 
+    def _signed_by_controller(self, run: RunRecord, signature: bytes, statement: bytes, what: str) -> PublicIdentity:
+        controller = self._mandate(run).controller.signer
+        try:
+            verify(controller, signature, statement)
+        except BadSignature:
+            raise AirlockError(f"run {run.id}: this {what} is not signed by the mandate's controller (key {controller.key_id}); "
+                               f"sign the run's {what} statement with that key: airlock keys sign --key CONTROLLER.key.pem \"STATEMENT\"") from None
+        return controller
+
     def _approved(self, run: RunRecord, signed: SignedMandate) -> None:
         if run.plan_approval is None:
             return  # check() refuses extraction before approval with the state-based message
-        sig = base64.b64decode(run.plan_approval)
-        verify(signed.controller.signer, sig, f"airlock plan approval {run.id} {run.plan_digest}".encode())
+        verify(signed.controller.signer, base64.b64decode(run.plan_approval), approval_statement(run))
 
 
 def _strip(batch: pa.RecordBatch) -> pa.RecordBatch:

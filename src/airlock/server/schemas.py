@@ -175,3 +175,13 @@ class RunDetail(RunOut):
     plan: dict[str, Any] | None
     entities: list[RunEntityOut]
     events: list[RunEventOut]
+    approval_statement: str | None = Field(description="While the plan awaits approval: what the controller signs (airlock keys sign).")
+    acceptance_statement: str | None = Field(description="Once reconciled: what the controller signs to accept the result.")
+
+
+class Approval(Model):
+    signature: str = Field(min_length=1, max_length=200, description="Base64 Ed25519 signature of the approval statement.")
+
+
+class Acceptance(Approval):
+    waiver: str | None = Field(default=None, max_length=2000, description="Why the result is accepted despite reconciliation differences.")
