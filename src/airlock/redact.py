@@ -119,6 +119,17 @@ def health_pattern() -> str:
     return r"(?i)\b(?:" + "|".join(accent_tolerant(t) for t in terms) + r")\b"
 
 
+def _health_candidates(series: pl.Series) -> pl.Series:
+    """Rows that may hold a health term: the terms anywhere, once combining marks are set aside.
+
+    The exact pattern is slow (combining marks and Unicode word boundaries keep the regex engine off its fast
+    automaton: 20 µs a comment), this one is not (0.3 µs); every exact match is also a match here, so the exact
+    pattern runs only on these rows.
+    """
+    loose = health_pattern().replace(r"\p{Mn}*", "").replace(r"\b", "")
+    return series.str.replace_all(r"\p{Mn}", "").str.contains(loose).fill_null(False).arg_true()
+
+
 @cache
 def name_pattern() -> str:
     """A titled name, or a first name of Faker's French and English lists with a surname (case-sensitive)."""
@@ -171,8 +182,11 @@ def redact_column(texts: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, Redactio
     series = pl.from_arrow(texts.cast(pa.large_string()))
     counts = {}
     for kind, pattern in _patterns().items():
-        counts[kind] = int(series.str.count_matches(pattern).sum() or 0)
-        series = series.str.replace_all(pattern, "${1}" + TOKENS[kind] if kind == "name" else TOKENS[kind])
+        rows = _health_candidates(series) if kind == "health" else None
+        part = series if rows is None else series.gather(rows)
+        counts[kind] = int(part.str.count_matches(pattern).sum() or 0)
+        part = part.str.replace_all(pattern, "${1}" + TOKENS[kind] if kind == "name" else TOKENS[kind])
+        series = part if rows is None else series.clone().scatter(rows, part)
     redacted = series.to_arrow(compat_level=pl.CompatLevel.oldest())
     target = texts.type if pa.types.is_string(texts.type) or pa.types.is_large_string(texts.type) else pa.string()
     return redacted.cast(target), RedactionCounts(**{f.name: counts[f.name] for f in fields(RedactionCounts)})
