@@ -3,6 +3,7 @@ login rate limits (CNIL 2022-100 case no. 1: the account is never locked), clear
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -65,6 +66,10 @@ MATRIX = {
     ("GET", "/api/runs/{run_id}"): MANDATE_READERS,
     ("POST", "/api/runs/{run_id}/approve"): {Role.CONTROLLER_APPROVER},
     ("POST", "/api/runs/{run_id}/accept"): {Role.CONTROLLER_APPROVER},
+    ("GET", "/console"): MANDATE_READERS,
+    ("GET", "/console/runs/{run_id}"): MANDATE_READERS,
+    ("POST", "/console/runs/{run_id}/approve"): {Role.CONTROLLER_APPROVER},
+    ("POST", "/console/runs/{run_id}/accept"): {Role.CONTROLLER_APPROVER},
     ("POST", "/api/webauthn/register/options"): EVERYONE,
     ("POST", "/api/webauthn/register"): EVERYONE,
     ("GET", "/api/alerts"): {Role.SECURITY_OFFICER, Role.AUDITOR},
@@ -124,7 +129,8 @@ def world(tmp_path: Path) -> Iterator[World]:
 def _run(store: Store, mandate_id: str, mandate_digest: str) -> str:
     """A run of the procedure under a registered mandate, planned and approved, as the runner records them."""
     runs = RunStore(store)
-    plan = {"mandate_id": mandate_id, "entities": [{"entity": "result", "rows": 1200, "exact": False}]}
+    plan = {"mandate": mandate_id, "entities": [{"entity": "result", "in_source": 5000, "extracted": 1200, "fields": ["test_code", "value_numeric"],
+                                                 "conditions": ["collected_at from 2015-01-01"], "exact": False}], "not_named": []}
     run = runs.create(RunRecord(status=State.PLANNED, profile="blis-1.27", mandate_id=mandate_id, mandate_digest=mandate_digest,
                                 mandate_path=f"/srv/mandates/{mandate_id}.yaml", plan=json.dumps(plan), plan_digest="c" * 64))
     run.status = State.PLAN_APPROVED
@@ -216,7 +222,7 @@ def test_the_controllers_approver_reads_where_their_runs_stand(world: World) -> 
     assert [r["id"] for r in alpha.get("/api/runs").json()] == [world.runs["a"]]
     run = alpha.get(f"/api/runs/{world.runs['a']}").json()
     assert run["status"] == "plan_approved" and run["mandate_id"] == "M-ALPHA-1" and run["purged"] is False
-    assert run["plan"]["entities"] == [{"entity": "result", "rows": 1200, "exact": False}]
+    assert [(e["entity"], e["extracted"]) for e in run["plan"]["entities"]] == [("result", 1200)]
     assert [(e["entity"], e["rows_read"]) for e in run["entities"]] == [("result", 1200)]
     assert [(e["step"], e["actor_name"], e["actor_role"]) for e in run["events"]] == [("approve plan", "Dr Anne Martin", "controller")]
     # The processor's staff see every run.
@@ -339,7 +345,8 @@ def test_the_console_login_page_opens_a_session(world: World) -> None:
     refused = client.post("/login", data={"email": person.email, "password": person.password})
     assert refused.status_code == 401 and "second factor missing" in refused.text
     answer = client.post("/login", data={"email": person.email, "password": person.password, "totp": person.code()})
-    assert answer.status_code == 200 and answer.json()["role"] == "auditor"  # followed the redirect to /api/me
+    assert answer.status_code == 200 and "Emmy Noether (auditor)" in answer.text  # followed the redirect to the console
+    assert answer.url.path == "/console" and all(f"/console/runs/{r}" in answer.text for r in world.runs.values())
     cookie = next(c for c in client.cookies.jar if c.name == "airlock_session")
     assert cookie.has_nonstandard_attr("HttpOnly") and cookie.get_nonstandard_attr("SameSite") == "strict"
 
@@ -444,9 +451,19 @@ def test_the_controller_approves_and_accepts_a_real_run_with_signatures_made_on_
         wrong = console.post(f"/api/runs/{run_id}/approve", json={"signature": signed(statement, lab.processor_key)})
         assert wrong.status_code == 400 and "not signed by the mandate's controller" in wrong.json()["detail"]
         assert console.post(f"/api/runs/{run_id}/approve", json={"signature": "not base64!"}).status_code == 400
-        approved = console.post(f"/api/runs/{run_id}/approve", json={"signature": signed(statement, lab.controller_key)})
-        assert approved.status_code == 200, approved.text
-        assert approved.json()["status"] == State.PLAN_APPROVED and approved.json()["events"][-1]["actor_name"] == "Dr Anne Martin"
+        # In the console's page: the plan's counts and the statement, and a form that carries the CSRF token itself.
+        page = console.get(f"/console/runs/{run_id}")
+        assert page.status_code == 200 and html.escape(statement, quote=True) in page.text and "would leave it" in page.text
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+        browser = {"X-CSRF-Token": ""}  # a form sends no header
+        forged = console.post(f"/console/runs/{run_id}/approve", data={"signature": signed(statement, lab.controller_key)}, headers=browser)
+        assert forged.status_code == 403 and "CSRF" in forged.json()["detail"]
+        refused = console.post(f"/console/runs/{run_id}/approve", data={"signature": signed(statement, lab.processor_key), "csrf_token": csrf}, headers=browser)
+        assert refused.status_code == 400 and "not signed by the mandate&#39;s controller" in refused.text
+        approved = console.post(f"/console/runs/{run_id}/approve", data={"signature": signed(statement, lab.controller_key), "csrf_token": csrf}, headers=browser)
+        assert approved.status_code == 200 and approved.url.path == f"/console/runs/{run_id}", approved.text
+        assert "plan_approved" in approved.text and "Dr Anne Martin (controller)" in approved.text
+        assert console.get(f"/api/runs/{run_id}").json()["status"] == State.PLAN_APPROVED
         # The approval made in the console is the one extraction checks.
         p = lab.procedure
         p.extract(run_id, lab.processor)

@@ -62,13 +62,13 @@ class Limits:
 
 def create_app(directory: Directory) -> FastAPI:
     """The application; its OpenAPI description is served to authenticated clients at /api/openapi.json."""
-    from airlock.server import accounts, mandates, runs, security_keys, session, tokens, watch
+    from airlock.server import accounts, console, mandates, runs, security_keys, session, tokens, watch
 
     app = FastAPI(title="Airlock", version="1", openapi_url=None, docs_url=None, redoc_url=None,
                   description="Move a laboratory's data between LIS under the controller's signed mandate.")
     app.state.directory = directory
     app.state.limits = Limits(SlidingWindow(session.ADDRESS_FAILURES, 15 * 60), SlidingWindow(session.SECOND_FACTOR_FAILURES, 15 * 60))
-    for module in (session, accounts, tokens, mandates, runs, security_keys, watch):
+    for module in (session, accounts, tokens, mandates, runs, console, security_keys, watch):
         # The routes themselves, not a wrapper around their router: app.routes lists every route, for whoever audits them.
         app.router.routes.extend(module.router.routes)
 

@@ -1,15 +1,17 @@
 """Who is asking, and may they: the dependencies every route but health and login goes through.
 
 A person is authenticated by a session cookie (the console; state-changing
-requests then carry the CSRF token in ``X-CSRF-Token``, double-submitted with
-the ``airlock_csrf`` cookie and bound to the session) or by a personal API token
-(``Authorization: Bearer``; ``read`` scope for GET, ``write`` for the rest).
+requests then carry the CSRF token in ``X-CSRF-Token``, or in the ``csrf_token``
+field of a console form, double-submitted with the ``airlock_csrf`` cookie and
+bound to the session) or by a personal API token (``Authorization: Bearer``;
+``read`` scope for GET, ``write`` for the rest).
 """
 
 from __future__ import annotations
 
 import hmac
 from collections.abc import Callable
+from urllib.parse import parse_qs
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
@@ -23,15 +25,21 @@ from airlock.identity.directory import (
 )
 from airlock.identity.models import Role
 
-__all__ = ["CSRF_COOKIE", "CSRF_HEADER", "SESSION_COOKIE", "allow", "authenticated", "directory", "require_fresh_auth"]
+__all__ = ["CSRF_COOKIE", "CSRF_FIELD", "CSRF_HEADER", "SESSION_COOKIE", "allow", "authenticated", "directory", "form_fields", "require_fresh_auth"]
 
 SESSION_COOKIE = "airlock_session"
 CSRF_COOKIE = "airlock_csrf"
 CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 _bearer = HTTPBearer(auto_error=False, description="A personal API token (POST /api/tokens).")
 _cookie = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, description="The console session (POST /api/login).")
+
+
+def form_fields(body: bytes) -> dict[str, str]:
+    """A console form's fields (url-encoded; python-multipart is not needed for that), first value of each."""
+    return {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items() if v}
 
 
 def directory(request: Request) -> Directory:
@@ -43,7 +51,7 @@ def client_of(request: Request) -> tuple[str, str]:
     return request.headers.get("user-agent", ""), request.client.host if request.client else ""
 
 
-def authenticated(
+async def authenticated(
     request: Request,
     bearer: HTTPAuthorizationCredentials | None = Depends(_bearer),
     cookie: str | None = Depends(_cookie),
@@ -63,6 +71,8 @@ def authenticated(
     who, csrf_digest = people.session_principal(cookie, *client_of(request))
     if request.method not in SAFE_METHODS:
         sent = request.headers.get(CSRF_HEADER, "")
+        if not sent and request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+            sent = form_fields(await request.body()).get(CSRF_FIELD, "")  # a console form cannot set headers
         if not sent or not hmac.compare_digest(sent, request.cookies.get(CSRF_COOKIE, "")) \
                 or not hmac.compare_digest(tokens.digest(sent), csrf_digest):
             raise PermissionDenied(f"CSRF token missing or wrong: send the {CSRF_COOKIE} cookie's value in the {CSRF_HEADER} header")

@@ -1,5 +1,6 @@
-"""Runs of the procedure: where each run stands, what its plan counts, how it reconciled, who took each step;
-and the controller's two steps, approving the plan and accepting the result.
+"""Runs of the procedure in the API (the console's pages read the same): where each run stands, what its plan
+counts, how it reconciled, who took each step; and the controller's two steps, approving the plan and accepting
+the result.
 
 A controller's approver sees the runs of their organisation's registered mandates (matched by the mandate's
 digest); the processor's staff see every run; the administrator sees none. The store holds no patient data:
@@ -29,11 +30,11 @@ from airlock.server.auth import allow, directory, require_fresh_auth
 
 router = APIRouter(tags=["runs"])
 
-_readers = allow(Role.CONTROLLER_APPROVER, Role.PROCESSOR_OPERATOR, Role.SECURITY_OFFICER, Role.AUDITOR)
+readers = allow(Role.CONTROLLER_APPROVER, Role.PROCESSOR_OPERATOR, Role.SECURITY_OFFICER, Role.AUDITOR)
 _controller = allow(Role.CONTROLLER_APPROVER)
 
 
-def _visible(request: Request, who: Principal) -> tuple[RunStore, list[RunRecord]]:
+def visible(request: Request, who: Principal) -> tuple[RunStore, list[RunRecord]]:
     people = directory(request)
     runs = RunStore(people.store)
     if who.tenant is None:
@@ -43,19 +44,19 @@ def _visible(request: Request, who: Principal) -> tuple[RunStore, list[RunRecord
 
 
 @router.get("/api/runs")
-def list_runs(request: Request, who: Principal = Depends(_readers)) -> list[schemas.RunOut]:
-    return [schemas.RunOut.of(r) for r in _visible(request, who)[1]]
+def list_runs(request: Request, who: Principal = Depends(readers)) -> list[schemas.RunOut]:
+    return [schemas.RunOut.of(r) for r in visible(request, who)[1]]
 
 
-def _run(request: Request, run_id: str, who: Principal) -> tuple[RunStore, RunRecord]:
-    runs, visible = _visible(request, who)
-    run = next((r for r in visible if r.id == run_id), None)
+def find_run(request: Request, run_id: str, who: Principal) -> tuple[RunStore, RunRecord]:
+    runs, seen = visible(request, who)
+    run = next((r for r in seen if r.id == run_id), None)
     if run is None:
         raise NotFound(f"no run {run_id!r} visible to you; check the id")
     return runs, run
 
 
-def _detail(runs: RunStore, run: RunRecord) -> schemas.RunDetail:
+def detail(runs: RunStore, run: RunRecord) -> schemas.RunDetail:
     entities = runs.entities(run.id)
     return schemas.RunDetail(
         **schemas.RunOut.of(run).model_dump(),
@@ -68,36 +69,36 @@ def _detail(runs: RunStore, run: RunRecord) -> schemas.RunDetail:
 
 
 @router.get("/api/runs/{run_id}")
-def get_run(request: Request, run_id: str, who: Principal = Depends(_readers)) -> schemas.RunDetail:
+def get_run(request: Request, run_id: str, who: Principal = Depends(readers)) -> schemas.RunDetail:
     """One run: its plan (counts per entity and category, never values), per entity the rows read, written and
     reconciled, every step with who took it, and the statement the controller signs next, if any."""
-    return _detail(*_run(request, run_id, who))
+    return detail(*find_run(request, run_id, who))
 
 
-def _signature(text: str) -> bytes:
+def decode_signature(text: str) -> bytes:
     try:
         return base64.b64decode(text, validate=True)
     except binascii.Error:
         raise AirlockError("signature: not base64; paste what 'airlock keys sign' printed, whole") from None
 
 
-def _controllers_run(request: Request, run_id: str, who: Principal = Depends(_controller)) -> tuple[RunStore, RunRecord]:
+def controllers_run(request: Request, run_id: str, who: Principal = Depends(_controller)) -> tuple[RunStore, RunRecord]:
     # A dependency, so that another controller's run id answers 404 before the body is even read.
-    return _run(request, run_id, who)
+    return find_run(request, run_id, who)
 
 
 @router.post("/api/runs/{run_id}/approve", dependencies=[Depends(require_fresh_auth)])
-def approve_run(body: schemas.Approval, found: tuple[RunStore, RunRecord] = Depends(_controllers_run)) -> schemas.RunDetail:
+def approve_run(body: schemas.Approval, found: tuple[RunStore, RunRecord] = Depends(controllers_run)) -> schemas.RunDetail:
     """Approve the run's plan with the controller's signature of its approval statement."""
     runs, run = found
-    Procedure(runs).approve_signed(run.id, _signature(body.signature))
-    return _detail(runs, runs.get(run.id))
+    Procedure(runs).approve_signed(run.id, decode_signature(body.signature))
+    return detail(runs, runs.get(run.id))
 
 
 @router.post("/api/runs/{run_id}/accept", dependencies=[Depends(require_fresh_auth)])
-def accept_run(body: schemas.Acceptance, found: tuple[RunStore, RunRecord] = Depends(_controllers_run)) -> schemas.RunDetail:
+def accept_run(body: schemas.Acceptance, found: tuple[RunStore, RunRecord] = Depends(controllers_run)) -> schemas.RunDetail:
     """Accept the migrated result with the controller's signature of its acceptance statement; while reconciliation
     found differences, only with a written waiver."""
     runs, run = found
-    Procedure(runs).accept_signed(run.id, _signature(body.signature), waiver=body.waiver)
-    return _detail(runs, runs.get(run.id))
+    Procedure(runs).accept_signed(run.id, decode_signature(body.signature), waiver=body.waiver)
+    return detail(runs, runs.get(run.id))

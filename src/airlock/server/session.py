@@ -5,7 +5,6 @@ from __future__ import annotations
 import html
 from importlib.resources import files
 from string import Template
-from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -18,6 +17,7 @@ from airlock.identity.directory import (
     SecondFactorError,
     fingerprint,
 )
+from airlock.identity.models import Role
 from airlock.server import schemas
 from airlock.server.auth import (
     CSRF_COOKIE,
@@ -25,6 +25,7 @@ from airlock.server.auth import (
     authenticated,
     client_of,
     directory,
+    form_fields,
     require_fresh_auth,
 )
 from airlock.vault.events import SecurityEvent, emit
@@ -53,8 +54,8 @@ def login_page() -> HTMLResponse:
 @router.post("/login", response_class=HTMLResponse, tags=["public"], openapi_extra={
     "requestBody": {"content": {"application/x-www-form-urlencoded": {"schema": schemas.Login.model_json_schema()}}}})
 async def login_form(request: Request) -> Response:
-    """The login page's form: on success, the session cookies and a redirect to /api/me."""
-    form = {k: v[0] for k, v in parse_qs((await request.body()).decode("utf-8", "replace")).items() if v}
+    """The login page's form: on success, the session cookies and a redirect to the console."""
+    form = form_fields(await request.body())
     try:
         credentials = schemas.Login.model_validate({k: form.get(k) or None for k in ("email", "password", "totp", "recovery_code")})
     except ValueError:
@@ -63,7 +64,9 @@ async def login_form(request: Request) -> Response:
         opened = _log_in(request, credentials)
     except AuthenticationError as e:
         return HTMLResponse(_PAGE.substitute(message=html.escape(str(e))), status_code=401)
-    return _with_cookies(request, RedirectResponse("/api/me", status_code=303), opened)
+    # To the console's runs, or for the administrator (who reads no run) to their account.
+    role = directory(request).account(opened.account_id).role
+    return _with_cookies(request, RedirectResponse("/api/me" if role == Role.ADMINISTRATOR else "/console", status_code=303), opened)
 
 
 @router.post("/api/login", tags=["public"], responses={401: {"description": "Wrong or missing credentials"},
