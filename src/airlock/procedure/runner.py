@@ -87,7 +87,7 @@ class Procedure:
     """
 
     def __init__(self, store: RunStore, vault: Vault | None = None, keyring: KeyProvider | None = None, *, batch_rows: int = 50_000):
-        self.store, self._vault_dir, self.keyring = store, vault, keyring
+        self.store, self._staging, self.keyring = store, vault, keyring
         #: Source rows per batch (and so per sealed chunk): bounds memory, sets the checkpoint granularity.
         self.batch_rows = batch_rows
 
@@ -381,9 +381,9 @@ class Procedure:
 
     @property
     def vault(self) -> Vault:
-        if self._vault_dir is None:
+        if self._staging is None:
             raise AirlockError("this procedure has no vault (the server takes the controller's steps only); stage and purge with the airlock CLI")
-        return self._vault_dir
+        return self._staging
 
     def _vault(self, run: RunRecord, create: bool = False) -> RunVault:
         if self.keyring is None:

@@ -75,7 +75,8 @@ async def authenticated(
             sent = form_fields(await request.body()).get(CSRF_FIELD, "")  # a console form cannot set headers
         if not sent or not hmac.compare_digest(sent, request.cookies.get(CSRF_COOKIE, "")) \
                 or not hmac.compare_digest(tokens.digest(sent), csrf_digest):
-            raise PermissionDenied(f"CSRF token missing or wrong: send the {CSRF_COOKIE} cookie's value in the {CSRF_HEADER} header")
+            raise PermissionDenied(f"CSRF token missing or wrong: send the {CSRF_COOKIE} cookie's value in the {CSRF_HEADER} header "
+                                   f"(a console form: in its {CSRF_FIELD} field)")
     return who
 
 
