@@ -458,9 +458,15 @@ def test_the_controller_approves_and_accepts_a_real_run_with_signatures_made_on_
         browser = {"X-CSRF-Token": ""}  # a form sends no header
         forged = console.post(f"/console/runs/{run_id}/approve", data={"signature": signed(statement, lab.controller_key)}, headers=browser)
         assert forged.status_code == 403 and "CSRF" in forged.json()["detail"]
-        refused = console.post(f"/console/runs/{run_id}/approve", data={"signature": signed(statement, lab.processor_key), "csrf_token": csrf}, headers=browser)
+        form = {"csrf_token": csrf, "password": dpo.password}
+        # Signing asks for the password and a code again, whatever the session's age.
+        unchecked = console.post(f"/console/runs/{run_id}/approve", data={**form, "signature": signed(statement, lab.controller_key)}, headers=browser)
+        assert unchecked.status_code == 400 and "second factor missing" in unchecked.text
+        refused = console.post(f"/console/runs/{run_id}/approve", data={**form, "totp": dpo.code(), "signature": signed(statement, lab.processor_key)},
+                               headers=browser)
         assert refused.status_code == 400 and "not signed by the mandate&#39;s controller" in refused.text
-        approved = console.post(f"/console/runs/{run_id}/approve", data={"signature": signed(statement, lab.controller_key), "csrf_token": csrf}, headers=browser)
+        approved = console.post(f"/console/runs/{run_id}/approve", data={**form, "totp": dpo.code(), "signature": signed(statement, lab.controller_key)},
+                                headers=browser)
         assert approved.status_code == 200 and approved.url.path == f"/console/runs/{run_id}", approved.text
         assert "plan_approved" in approved.text and "Dr Anne Martin (controller)" in approved.text
         assert console.get(f"/api/runs/{run_id}").json()["status"] == State.PLAN_APPROVED

@@ -3,8 +3,10 @@
 ``/console`` lists the runs this person may see; ``/console/runs/{run_id}`` shows one (its plan's counts, what
 each entity read, wrote and reconciled, every step and who took it) and, to a controller's approver when it is
 their turn, the statement to sign and a form for the signature. The signature is made on the controller's
-own machine (``airlock keys sign``): the console never sees the key. Forms carry the session's CSRF token in a
-field (pages cannot set headers; scripts are not allowed by the Content-Security-Policy).
+own machine (``airlock keys sign``): the console never sees the key. The form also asks for the person's
+password and authenticator code, checked again (and throttled) before the signature, whatever the session's
+age: signing is the sensitive action. Forms carry the session's CSRF token in a field (pages cannot set
+headers; scripts are not allowed by the Content-Security-Policy).
 """
 
 from __future__ import annotations
@@ -18,15 +20,17 @@ from airlock.identity.directory import Principal
 from airlock.identity.models import Role
 from airlock.procedure.records import RunRecord, RunStore
 from airlock.procedure.runner import Procedure
-from airlock.server.auth import CSRF_COOKIE, CSRF_FIELD, form_fields, require_fresh_auth
+from airlock.server import schemas
+from airlock.server.auth import CSRF_COOKIE, CSRF_FIELD, authenticated, form_fields
 from airlock.server.runs import controllers_run, decode_signature, detail, find_run, readers, visible
+from airlock.server.session import reauthenticate
 
 router = APIRouter(tags=["console"])
 
 _pages = Environment(loader=PackageLoader("airlock.server", "templates"), autoescape=select_autoescape(default=True))
 _FORM = {"requestBody": {"content": {"application/x-www-form-urlencoded": {"schema": {
-    "type": "object", "required": ["signature", CSRF_FIELD],
-    "properties": {"signature": {"type": "string"}, "waiver": {"type": "string"}, CSRF_FIELD: {"type": "string"}}}}}}}
+    "type": "object", "required": ["signature", "password", "totp", CSRF_FIELD],
+    "properties": {name: {"type": "string"} for name in ("signature", "waiver", "password", "totp", CSRF_FIELD)}}}}}}
 
 
 def _page(template: str, status_code: int = 200, **values: object) -> HTMLResponse:
@@ -54,6 +58,9 @@ async def _signed_step(request: Request, found: tuple[RunStore, RunRecord], who:
     runs, run = found
     form = form_fields(await request.body())
     try:
+        if not form.get("password"):
+            raise AirlockError("your password and authenticator code are asked again before you sign: fill both")
+        reauthenticate(request, who, schemas.Credentials(password=form["password"], totp=form.get("totp") or None))
         if step == "approve":
             Procedure(runs).approve_signed(run.id, decode_signature(form.get("signature", "").strip()))
         else:
@@ -64,14 +71,14 @@ async def _signed_step(request: Request, found: tuple[RunStore, RunRecord], who:
 
 
 @router.post("/console/runs/{run_id}/approve", response_class=HTMLResponse, openapi_extra=_FORM)
-async def approve_form(request: Request, who: Principal = Depends(require_fresh_auth),
+async def approve_form(request: Request, who: Principal = Depends(authenticated),
                        found: tuple[RunStore, RunRecord] = Depends(controllers_run)) -> Response:
     """The approval form: the signature of the run's approval statement."""
     return await _signed_step(request, found, who, "approve")
 
 
 @router.post("/console/runs/{run_id}/accept", response_class=HTMLResponse, openapi_extra=_FORM)
-async def accept_form(request: Request, who: Principal = Depends(require_fresh_auth),
+async def accept_form(request: Request, who: Principal = Depends(authenticated),
                       found: tuple[RunStore, RunRecord] = Depends(controllers_run)) -> Response:
     """The acceptance form: the signature of the run's acceptance statement, and a waiver when reconciliation differs."""
     return await _signed_step(request, found, who, "accept")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from datetime import datetime
 from importlib.resources import files
 from string import Template
 
@@ -92,14 +93,18 @@ def logout(request: Request, response: Response, who: Principal = Depends(authen
 @router.post("/api/reauth", tags=["session"])
 def reauth(request: Request, credentials: schemas.Credentials, who: Principal = Depends(authenticated)) -> schemas.Fresh:
     """Password and second factor again, before a sensitive action (approve, accept, purge, keys, accounts)."""
-    people = directory(request)
+    return schemas.Fresh(fresh_until=reauthenticate(request, who, credentials))
+
+
+def reauthenticate(request: Request, who: Principal, credentials: schemas.Credentials) -> datetime:
+    """``who``'s password and second factor checked again, throttled and reported as logins are; fresh until the
+    returned time."""
     _not_throttled(request, who.email)
     try:
-        until = people.reauthenticate(who, credentials.password, credentials.totp, credentials.recovery_code)
+        return directory(request).reauthenticate(who, credentials.password, credentials.totp, credentials.recovery_code)
     except AuthenticationError as e:
         _failed(request, who.email, e)
         raise
-    return schemas.Fresh(fresh_until=until)
 
 
 @router.get("/api/me", tags=["session"])
