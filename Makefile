@@ -12,7 +12,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# Debian packages some tests and features need (the HSM for the vault's PKCS#11 keyring; pgloader for the benchmark).
+# Debian packages some tests and features need (the HSM for the vault's PKCS#11 keyring; Chromium for the console's
+# browser test; pgloader for the benchmark).
 # Installed only when missing, so a machine that has them pays nothing.
 system-deps:
 	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -25,6 +26,7 @@ DEBIAN_PACKAGES := softhsm2
 demo: $(STAMP)
 	$(BIN)/airlock demo --out demo-output
 
+test: DEBIAN_PACKAGES += chromium
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q
 
