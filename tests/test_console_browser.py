@@ -19,16 +19,10 @@ import pytest
 import uvicorn
 from conftest import IN_CI
 from fastapi import FastAPI
-from test_identity import enrol, strong_password
 from test_procedure import PASSPHRASE, Lab
-from typer.testing import CliRunner
+from test_server import lab_console, signed
 
-from airlock.cli.keys import app as keys_cli
-from airlock.identity.directory import Directory
-from airlock.identity.models import OrganisationKind, Role
-from airlock.identity.seeds import SeedKey
 from airlock.procedure.lifecycle import State
-from airlock.procedure.runner import Targets
 from airlock.server import create_app
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -70,12 +64,7 @@ def serving(app: FastAPI) -> Iterator[str]:
 def test_the_dpo_approves_a_plan_from_the_browser(tmp_path: Path, browser, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     lab = Lab(tmp_path)
     try:
-        directory = Directory(lab.store, seeds=SeedKey.generate())
-        directory.bootstrap("Ada Lovelace", "ada.lovelace@processor.example", "Processor SA", strong_password())
-        organisation = directory.create_organisation("Laboratoire Alpha", OrganisationKind.CONTROLLER).id
-        dpo = enrol(directory, "Anne Martin", organisation, Role.CONTROLLER_APPROVER)
-        run_id = lab.procedure.create(lab.mandate, lab.source, Targets(lab.target), lab.processor).id
-        directory.register_mandate("M-DEMO", organisation, lab.procedure.store.get(run_id).mandate_digest, str(lab.mandate))
+        directory, dpo, run_id = lab_console(lab)
         monkeypatch.setenv("AIRLOCK_KEY_PASSPHRASE", PASSPHRASE)
 
         with serving(create_app(directory)) as base:
@@ -95,10 +84,7 @@ def test_the_dpo_approves_a_plan_from_the_browser(tmp_path: Path, browser, monke
             assert "would leave it" in page.inner_text("body")
             statement = page.inner_text("pre >> nth=0")
             assert statement.startswith(f"airlock plan approval {run_id} ")
-            signed = CliRunner().invoke(keys_cli, ["sign", "--key", str(lab.controller_key), statement])
-            assert signed.exit_code == 0, signed.output
-
-            page.fill("input[name=signature]", signed.output.strip())
+            page.fill("input[name=signature]", signed(statement, lab.controller_key))
             page.fill("input[name=password]", dpo.password)
             page.fill("input[name=totp]", dpo.code())
             page.click("button[type=submit]")

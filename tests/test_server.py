@@ -8,6 +8,7 @@ import json
 import os
 import re
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -24,8 +25,11 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from test_identity import Person, enrol, strong_password
+from test_procedure import PASSPHRASE, Lab
 from typer.testing import CliRunner
 
+from airlock import dburl
+from airlock.cli.keys import app as keys_cli
 from airlock.errors import AirlockError
 from airlock.identity.directory import Directory
 from airlock.identity.models import OrganisationKind, Role
@@ -422,28 +426,38 @@ def test_serve_on_loopback_answers_health_and_nothing_else(tmp_path: Path) -> No
 # --- the controller's steps from the console ------------------------------------------------------------------------------
 
 
+def lab_console(lab: Lab) -> tuple[Directory, Person, str]:
+    """The lab's DPO (a controller's approver) in the directory of ``lab``'s store, and a planned run of the lab's
+    mandate, registered to their organisation."""
+    directory = Directory(lab.store, seeds=SeedKey.generate())
+    directory.bootstrap("Ada Lovelace", "ada.lovelace@processor.example", "Processor SA", strong_password())
+    organisation = directory.create_organisation("Laboratoire Alpha", OrganisationKind.CONTROLLER).id
+    dpo = enrol(directory, "Anne Martin", organisation, Role.CONTROLLER_APPROVER)
+    run_id = lab.procedure.create(lab.mandate, lab.source, Targets(lab.target), lab.processor).id
+    directory.register_mandate("M-DEMO", organisation, lab.procedure.store.get(run_id).mandate_digest, str(lab.mandate))
+    return directory, dpo, run_id
+
+
+def signed(statement: str, key: Path) -> str:
+    """What the controller's machine prints for ``statement`` (AIRLOCK_KEY_PASSPHRASE opens the key)."""
+    out = CliRunner().invoke(keys_cli, ["sign", "--key", str(key), statement])
+    assert out.exit_code == 0, out.output
+    return out.output.strip()
+
+
+def _logged_in(directory: Directory, person: Person) -> TestClient:
+    client = TestClient(create_app(directory))
+    login = client.post("/api/login", json={"email": person.email, "password": person.password, "totp": person.code()})
+    client.headers["X-CSRF-Token"] = login.json()["csrf_token"]
+    return client
+
+
 def test_the_controller_approves_and_accepts_a_real_run_with_signatures_made_on_their_own_machine(tmp_path: Path, monkeypatch) -> None:
-    from test_procedure import PASSPHRASE, Lab
-
-    from airlock.cli.keys import app as keys_cli
-
     lab = Lab(tmp_path)
     try:
-        directory = Directory(lab.store, seeds=SeedKey.generate())
-        directory.bootstrap("Ada Lovelace", "ada.lovelace@processor.example", "Processor SA", strong_password())
-        organisation = directory.create_organisation("Laboratoire Alpha", OrganisationKind.CONTROLLER).id
-        dpo = enrol(directory, "Anne Martin", organisation, Role.CONTROLLER_APPROVER)
-        run_id = lab.procedure.create(lab.mandate, lab.source, Targets(lab.target), lab.processor).id
-        directory.register_mandate("M-DEMO", organisation, lab.procedure.store.get(run_id).mandate_digest, str(lab.mandate))
-        console = TestClient(create_app(directory))
-        login = console.post("/api/login", json={"email": dpo.email, "password": dpo.password, "totp": dpo.code()})
-        console.headers["X-CSRF-Token"] = login.json()["csrf_token"]
+        directory, dpo, run_id = lab_console(lab)
+        console = _logged_in(directory, dpo)
         monkeypatch.setenv("AIRLOCK_KEY_PASSPHRASE", PASSPHRASE)
-
-        def signed(statement: str, key: Path) -> str:
-            out = CliRunner().invoke(keys_cli, ["sign", "--key", str(key), statement])
-            assert out.exit_code == 0, out.output
-            return out.output.strip()
 
         statement = console.get(f"/api/runs/{run_id}").json()["approval_statement"]
         assert statement.startswith(f"airlock plan approval {run_id} ")
@@ -484,5 +498,32 @@ def test_the_controller_approves_and_accepts_a_real_run_with_signatures_made_on_
         assert "signature" in json.loads(p.store.events(run_id)[-1].detail)
         refused = CliRunner().invoke(keys_cli, ["sign", "--key", str(lab.controller_key), "I owe you 1,000 euros"])
         assert isinstance(refused.exception, AirlockError) and "only a run's approval or acceptance statement" in str(refused.exception)
+    finally:
+        lab.store.close()
+
+
+def test_a_result_with_differences_is_accepted_from_the_api_only_with_a_waiver_the_console_shows_as_text(tmp_path: Path, monkeypatch) -> None:
+    lab = Lab(tmp_path)
+    try:
+        directory, dpo, run_id = lab_console(lab)
+        console = _logged_in(directory, dpo)
+        monkeypatch.setenv("AIRLOCK_KEY_PASSPHRASE", PASSPHRASE)
+        p = lab.procedure
+        p.approve(run_id, lab.controller)
+        p.extract(run_id, lab.processor)
+        p.load(run_id, lab.processor)
+        with sqlite3.connect(dburl.parse(lab.target).database) as db:
+            db.execute("UPDATE lab_result SET value_text = 'tampered' WHERE rowid = (SELECT min(rowid) FROM lab_result)")
+        p.reconcile(run_id, lab.processor)
+        run = console.get(f"/api/runs/{run_id}").json()
+        assert run["reconciled_ok"] is False and any(e["differences"] for e in run["entities"])
+        signature = signed(run["acceptance_statement"], lab.controller_key)
+        refused = console.post(f"/api/runs/{run_id}/accept", json={"signature": signature})
+        assert refused.status_code == 400 and "needs a written waiver" in refused.json()["detail"]
+        waiver = "<b>One result altered by our own test</b>, accepted knowingly"
+        accepted = console.post(f"/api/runs/{run_id}/accept", json={"signature": signature, "waiver": waiver})
+        assert accepted.status_code == 200 and accepted.json()["waiver"] == waiver
+        page = console.get(f"/console/runs/{run_id}").text
+        assert html.escape(waiver) in page and "<b>" not in page
     finally:
         lab.store.close()
