@@ -8,12 +8,11 @@ import re
 import pyarrow as pa
 import pytest
 import yaml
+from faker.providers.person.en_US import Provider as EnglishNames
+from faker.providers.person.fr_FR import Provider as FrenchNames
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from stdnum.fr import nir
-
-from faker.providers.person.en_US import Provider as EnglishNames
-from faker.providers.person.fr_FR import Provider as FrenchNames
 
 from airlock.redact import TOKENS, RedactionCounts, redact_column
 

@@ -11,8 +11,10 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -21,6 +23,8 @@ import httpx
 import pytest
 import sqlalchemy as sa
 import typer
+import uvicorn
+from conftest import IN_CI
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
@@ -426,16 +430,31 @@ def test_serve_on_loopback_answers_health_and_nothing_else(tmp_path: Path) -> No
 # --- the controller's steps from the console ------------------------------------------------------------------------------
 
 
-def lab_console(lab: Lab) -> tuple[Directory, Person, str]:
-    """The lab's DPO (a controller's approver) in the directory of ``lab``'s store, and a planned run of the lab's
-    mandate, registered to their organisation."""
-    directory = Directory(lab.store, seeds=SeedKey.generate())
-    directory.bootstrap("Ada Lovelace", "ada.lovelace@processor.example", "Processor SA", strong_password())
-    organisation = directory.create_organisation("Laboratoire Alpha", OrganisationKind.CONTROLLER).id
-    dpo = enrol(directory, "Anne Martin", organisation, Role.CONTROLLER_APPROVER)
-    run_id = lab.procedure.create(lab.mandate, lab.source, Targets(lab.target), lab.processor).id
-    directory.register_mandate("M-DEMO", organisation, lab.procedure.store.get(run_id).mandate_digest, str(lab.mandate))
-    return directory, dpo, run_id
+@dataclass
+class LabConsole:
+    """The lab's DPO (a controller's approver) in the directory of a real procedure's store, and a planned run of
+    the lab's mandate, registered to their organisation; their key opens with AIRLOCK_KEY_PASSPHRASE (`signed`)."""
+
+    lab: Lab
+    directory: Directory
+    dpo: Person
+    run_id: str
+
+
+@pytest.fixture
+def lab_console(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LabConsole]:
+    lab = Lab(tmp_path)
+    monkeypatch.setenv("AIRLOCK_KEY_PASSPHRASE", PASSPHRASE)
+    try:
+        directory = Directory(lab.store, seeds=SeedKey.generate())
+        directory.bootstrap("Ada Lovelace", "ada.lovelace@processor.example", "Processor SA", strong_password())
+        organisation = directory.create_organisation("Laboratoire Alpha", OrganisationKind.CONTROLLER).id
+        dpo = enrol(directory, "Anne Martin", organisation, Role.CONTROLLER_APPROVER)
+        run_id = lab.procedure.create(lab.mandate, lab.source, Targets(lab.target), lab.processor).id
+        directory.register_mandate("M-DEMO", organisation, lab.procedure.store.get(run_id).mandate_digest, str(lab.mandate))
+        yield LabConsole(lab, directory, dpo, run_id)
+    finally:
+        lab.store.close()
 
 
 def signed(statement: str, key: Path) -> str:
@@ -452,78 +471,139 @@ def _logged_in(directory: Directory, person: Person) -> TestClient:
     return client
 
 
-def test_the_controller_approves_and_accepts_a_real_run_with_signatures_made_on_their_own_machine(tmp_path: Path, monkeypatch) -> None:
-    lab = Lab(tmp_path)
-    try:
-        directory, dpo, run_id = lab_console(lab)
-        console = _logged_in(directory, dpo)
-        monkeypatch.setenv("AIRLOCK_KEY_PASSPHRASE", PASSPHRASE)
+def test_the_controller_approves_and_accepts_a_real_run_with_signatures_made_on_their_own_machine(lab_console: LabConsole) -> None:
+    lab, dpo, run_id = lab_console.lab, lab_console.dpo, lab_console.run_id
+    console = _logged_in(lab_console.directory, dpo)
 
-        statement = console.get(f"/api/runs/{run_id}").json()["approval_statement"]
+    statement = console.get(f"/api/runs/{run_id}").json()["approval_statement"]
+    assert statement.startswith(f"airlock plan approval {run_id} ")
+    # The processor's key is not the controller's: refused, and the run still waits for its approval.
+    wrong = console.post(f"/api/runs/{run_id}/approve", json={"signature": signed(statement, lab.processor_key)})
+    assert wrong.status_code == 400 and "not signed by the mandate's controller" in wrong.json()["detail"]
+    assert console.post(f"/api/runs/{run_id}/approve", json={"signature": "not base64!"}).status_code == 400
+    # In the console's page: the plan's counts and the statement, and a form that carries the CSRF token itself.
+    page = console.get(f"/console/runs/{run_id}")
+    assert page.status_code == 200 and html.escape(statement, quote=True) in page.text and "would leave it" in page.text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    browser = {"X-CSRF-Token": ""}  # a form sends no header
+    forged = console.post(f"/console/runs/{run_id}/approve", data={"signature": signed(statement, lab.controller_key)}, headers=browser)
+    assert forged.status_code == 403 and "CSRF" in forged.json()["detail"]
+    form = {"csrf_token": csrf, "password": dpo.password}
+    # Signing asks for the password and a code again, whatever the session's age.
+    unchecked = console.post(f"/console/runs/{run_id}/approve", data={**form, "signature": signed(statement, lab.controller_key)}, headers=browser)
+    assert unchecked.status_code == 400 and "second factor missing" in unchecked.text
+    refused = console.post(f"/console/runs/{run_id}/approve", data={**form, "totp": dpo.code(), "signature": signed(statement, lab.processor_key)},
+                           headers=browser)
+    assert refused.status_code == 400 and "not signed by the mandate&#39;s controller" in refused.text
+    approved = console.post(f"/console/runs/{run_id}/approve", data={**form, "totp": dpo.code(), "signature": signed(statement, lab.controller_key)},
+                            headers=browser)
+    assert approved.status_code == 200 and approved.url.path == f"/console/runs/{run_id}", approved.text
+    assert "plan_approved" in approved.text and "Dr Anne Martin (controller)" in approved.text
+    assert console.get(f"/api/runs/{run_id}").json()["status"] == State.PLAN_APPROVED
+    # The approval made in the console is the one extraction checks.
+    p = lab.procedure
+    p.extract(run_id, lab.processor)
+    p.load(run_id, lab.processor)
+    p.reconcile(run_id, lab.processor)
+    run = console.get(f"/api/runs/{run_id}").json()
+    assert run["reconciled_ok"] is True and all(e["reconciled"] for e in run["entities"])
+    accepted = console.post(f"/api/runs/{run_id}/accept", json={"signature": signed(run["acceptance_statement"], lab.controller_key)})
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["status"] == State.ACCEPTED and accepted.json()["accepted_at"]
+    # A signature is kept with the step: the ledger and the report carry the evidence.
+    assert "signature" in json.loads(p.store.events(run_id)[-1].detail)
+    refused = CliRunner().invoke(keys_cli, ["sign", "--key", str(lab.controller_key), "I owe you 1,000 euros"])
+    assert isinstance(refused.exception, AirlockError) and "only a run's approval or acceptance statement" in str(refused.exception)
+
+
+def test_a_result_with_differences_is_accepted_from_the_api_only_with_a_waiver_the_console_shows_as_text(lab_console: LabConsole) -> None:
+    lab, dpo, run_id = lab_console.lab, lab_console.dpo, lab_console.run_id
+    console = _logged_in(lab_console.directory, dpo)
+    p = lab.procedure
+    p.approve(run_id, lab.controller)
+    p.extract(run_id, lab.processor)
+    p.load(run_id, lab.processor)
+    with sqlite3.connect(dburl.parse(lab.target).database) as db:
+        db.execute("UPDATE lab_result SET value_text = 'tampered' WHERE rowid = (SELECT min(rowid) FROM lab_result)")
+    p.reconcile(run_id, lab.processor)
+    run = console.get(f"/api/runs/{run_id}").json()
+    assert run["reconciled_ok"] is False and any(e["differences"] for e in run["entities"])
+    signature = signed(run["acceptance_statement"], lab.controller_key)
+    refused = console.post(f"/api/runs/{run_id}/accept", json={"signature": signature})
+    assert refused.status_code == 400 and "needs a written waiver" in refused.json()["detail"]
+    waiver = "<b>One result altered by our own test</b>, accepted knowingly"
+    accepted = console.post(f"/api/runs/{run_id}/accept", json={"signature": signature, "waiver": waiver})
+    assert accepted.status_code == 200 and accepted.json()["waiver"] == waiver
+    page = console.get(f"/console/runs/{run_id}").text
+    assert html.escape(waiver) in page and "<b>" not in page
+
+
+# --- the console in a real browser ---------------------------------------------------------------------------------------
+# Debian's Chromium, driven by Playwright, under the server's own headers: a Content-Security-Policy that lets no
+# script run, so the pages must work as plain forms.
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture
+def browser():  # type: ignore[no-untyped-def]
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} is missing: 'make test' installs Debian's chromium (or: apt-get install chromium)"
+        pytest.fail(message) if IN_CI else pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        # No sandbox: the tests may run as root in a container, where Chromium's sandbox cannot start.
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        yield chromium
+        chromium.close()
+
+
+@contextmanager
+def serving(app: FastAPI) -> Iterator[str]:
+    """The application on a free loopback port, served by uvicorn on a thread, as `airlock serve` does."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def test_the_dpo_approves_a_plan_from_the_browser(lab_console: LabConsole, browser) -> None:  # type: ignore[no-untyped-def]
+    lab, dpo, run_id = lab_console.lab, lab_console.dpo, lab_console.run_id
+
+    with serving(create_app(lab_console.directory)) as base:
+        page = browser.new_page()
+        scripts: list[str] = []
+        page.on("console", lambda m: scripts.append(m.text))  # a CSP violation would be reported here
+        page.goto(f"{base}/login")
+        page.fill("input[name=email]", dpo.email)
+        page.fill("input[name=password]", dpo.password)
+        page.fill("input[name=totp]", dpo.code())
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{base}/console")
+        assert "Anne Martin (controller-approver)" in page.inner_text("body")
+
+        page.click(f"a[href='/console/runs/{run_id}']")
+        page.wait_for_url(f"{base}/console/runs/{run_id}")
+        assert "would leave it" in page.inner_text("body")
+        statement = page.inner_text("pre >> nth=0")
         assert statement.startswith(f"airlock plan approval {run_id} ")
-        # The processor's key is not the controller's: refused, and the run still waits for its approval.
-        wrong = console.post(f"/api/runs/{run_id}/approve", json={"signature": signed(statement, lab.processor_key)})
-        assert wrong.status_code == 400 and "not signed by the mandate's controller" in wrong.json()["detail"]
-        assert console.post(f"/api/runs/{run_id}/approve", json={"signature": "not base64!"}).status_code == 400
-        # In the console's page: the plan's counts and the statement, and a form that carries the CSRF token itself.
-        page = console.get(f"/console/runs/{run_id}")
-        assert page.status_code == 200 and html.escape(statement, quote=True) in page.text and "would leave it" in page.text
-        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-        browser = {"X-CSRF-Token": ""}  # a form sends no header
-        forged = console.post(f"/console/runs/{run_id}/approve", data={"signature": signed(statement, lab.controller_key)}, headers=browser)
-        assert forged.status_code == 403 and "CSRF" in forged.json()["detail"]
-        form = {"csrf_token": csrf, "password": dpo.password}
-        # Signing asks for the password and a code again, whatever the session's age.
-        unchecked = console.post(f"/console/runs/{run_id}/approve", data={**form, "signature": signed(statement, lab.controller_key)}, headers=browser)
-        assert unchecked.status_code == 400 and "second factor missing" in unchecked.text
-        refused = console.post(f"/console/runs/{run_id}/approve", data={**form, "totp": dpo.code(), "signature": signed(statement, lab.processor_key)},
-                               headers=browser)
-        assert refused.status_code == 400 and "not signed by the mandate&#39;s controller" in refused.text
-        approved = console.post(f"/console/runs/{run_id}/approve", data={**form, "totp": dpo.code(), "signature": signed(statement, lab.controller_key)},
-                                headers=browser)
-        assert approved.status_code == 200 and approved.url.path == f"/console/runs/{run_id}", approved.text
-        assert "plan_approved" in approved.text and "Dr Anne Martin (controller)" in approved.text
-        assert console.get(f"/api/runs/{run_id}").json()["status"] == State.PLAN_APPROVED
-        # The approval made in the console is the one extraction checks.
-        p = lab.procedure
-        p.extract(run_id, lab.processor)
-        p.load(run_id, lab.processor)
-        p.reconcile(run_id, lab.processor)
-        run = console.get(f"/api/runs/{run_id}").json()
-        assert run["reconciled_ok"] is True and all(e["reconciled"] for e in run["entities"])
-        accepted = console.post(f"/api/runs/{run_id}/accept", json={"signature": signed(run["acceptance_statement"], lab.controller_key)})
-        assert accepted.status_code == 200, accepted.text
-        assert accepted.json()["status"] == State.ACCEPTED and accepted.json()["accepted_at"]
-        # A signature is kept with the step: the ledger and the report carry the evidence.
-        assert "signature" in json.loads(p.store.events(run_id)[-1].detail)
-        refused = CliRunner().invoke(keys_cli, ["sign", "--key", str(lab.controller_key), "I owe you 1,000 euros"])
-        assert isinstance(refused.exception, AirlockError) and "only a run's approval or acceptance statement" in str(refused.exception)
-    finally:
-        lab.store.close()
-
-
-def test_a_result_with_differences_is_accepted_from_the_api_only_with_a_waiver_the_console_shows_as_text(tmp_path: Path, monkeypatch) -> None:
-    lab = Lab(tmp_path)
-    try:
-        directory, dpo, run_id = lab_console(lab)
-        console = _logged_in(directory, dpo)
-        monkeypatch.setenv("AIRLOCK_KEY_PASSPHRASE", PASSPHRASE)
-        p = lab.procedure
-        p.approve(run_id, lab.controller)
-        p.extract(run_id, lab.processor)
-        p.load(run_id, lab.processor)
-        with sqlite3.connect(dburl.parse(lab.target).database) as db:
-            db.execute("UPDATE lab_result SET value_text = 'tampered' WHERE rowid = (SELECT min(rowid) FROM lab_result)")
-        p.reconcile(run_id, lab.processor)
-        run = console.get(f"/api/runs/{run_id}").json()
-        assert run["reconciled_ok"] is False and any(e["differences"] for e in run["entities"])
-        signature = signed(run["acceptance_statement"], lab.controller_key)
-        refused = console.post(f"/api/runs/{run_id}/accept", json={"signature": signature})
-        assert refused.status_code == 400 and "needs a written waiver" in refused.json()["detail"]
-        waiver = "<b>One result altered by our own test</b>, accepted knowingly"
-        accepted = console.post(f"/api/runs/{run_id}/accept", json={"signature": signature, "waiver": waiver})
-        assert accepted.status_code == 200 and accepted.json()["waiver"] == waiver
-        page = console.get(f"/console/runs/{run_id}").text
-        assert html.escape(waiver) in page and "<b>" not in page
-    finally:
-        lab.store.close()
+        page.fill("input[name=signature]", signed(statement, lab.controller_key))
+        page.fill("input[name=password]", dpo.password)
+        page.fill("input[name=totp]", dpo.code())
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{base}/console/runs/{run_id}")
+        assert "plan_approved" in page.inner_text("dl")
+        assert "Dr Anne Martin (controller)" in page.inner_text("body")
+        assert not [s for s in scripts if "Content Security Policy" in s]
+    assert lab.procedure.store.get(run_id).status == State.PLAN_APPROVED
