@@ -38,6 +38,7 @@ from airlock.errors import AirlockError
 from airlock.identity.directory import Directory
 from airlock.identity.models import OrganisationKind, Role
 from airlock.identity.seeds import SeedKey
+from airlock.ledger import Actor
 from airlock.procedure.lifecycle import State
 from airlock.procedure.records import RunEvent, RunRecord, RunStore
 from airlock.procedure.runner import Targets
@@ -45,6 +46,8 @@ from airlock.server import SECURITY_HEADERS, create_app
 from airlock.store import Store, open_store
 from airlock.store.models import utcnow
 from airlock.vault.events import SecurityEvent, subscribe
+from airlock.watch.alerts import Watch
+from airlock.watch.incidents import Incidents
 
 PUBLIC = {("GET", "/api/health"), ("GET", "/login"), ("POST", "/login"), ("POST", "/api/login")}
 EVERYONE = set(Role)
@@ -76,6 +79,7 @@ MATRIX = {
     ("POST", "/api/runs/{run_id}/accept"): {Role.CONTROLLER_APPROVER},
     ("GET", "/console"): MANDATE_READERS,
     ("GET", "/console/runs/{run_id}"): MANDATE_READERS,
+    ("GET", "/console/watch"): {Role.SECURITY_OFFICER, Role.AUDITOR},
     ("POST", "/console/runs/{run_id}/approve"): {Role.CONTROLLER_APPROVER},
     ("POST", "/console/runs/{run_id}/accept"): {Role.CONTROLLER_APPROVER},
     ("POST", "/api/webauthn/register/options"): EVERYONE,
@@ -235,6 +239,18 @@ def test_the_controllers_approver_reads_where_their_runs_stand(world: World) -> 
     assert [(e["step"], e["actor_name"], e["actor_role"]) for e in run["events"]] == [("approve plan", "Dr Anne Martin", "controller")]
     # The processor's staff see every run.
     assert {r["id"] for r in world.client("auditor").get("/api/runs").json()} == set(world.runs.values())
+
+
+def test_the_security_officer_reads_alerts_incidents_and_the_ledger_in_the_console(world: World) -> None:
+    store = world.directory.store
+    alert = Watch(store).raise_alert("failed_logins", "<account 7f3a>", world.runs["a"])
+    Incidents(store).open("Burst of failed logins on an operator's account", Actor("0123456789abcdef", "Grace Hopper", "security-officer"),
+                          alert_id=alert.id)
+    officer = world.client("security-officer")
+    assert 'href="/console/watch"' in officer.get("/console").text
+    page = officer.get("/console/watch").text
+    assert "The chain verifies" in page and "failed_logins" in page and "&lt;account 7f3a&gt;" in page and "<account" not in page
+    assert "Burst of failed logins on an operator&#39;s account" in page and alert.id in page
 
 
 def test_the_administrator_manages_accounts_and_reads_no_mandate(world: World) -> None:

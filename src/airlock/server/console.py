@@ -1,6 +1,7 @@
 """The web console: the pages a laboratory's DPO reads and signs from, over the same rules as the API.
 
-``/console`` lists the runs this person may see; ``/console/runs/{run_id}`` shows one (its plan's counts, what
+``/console`` lists the runs this person may see; ``/console/watch`` shows the security officer and the auditor
+the alerts, the incidents and whether the ledger verifies; ``/console/runs/{run_id}`` shows one (its plan's counts, what
 each entity read, wrote and reconciled, every step and who took it) and, to a controller's approver when it is
 their turn, the statement to sign and a form for the signature. The signature is made on the controller's
 own machine (``airlock keys sign``): the console never sees the key. The form also asks for the person's
@@ -18,12 +19,16 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from airlock.errors import AirlockError
 from airlock.identity.directory import Principal
 from airlock.identity.models import Role
+from airlock.ledger import Ledger
 from airlock.procedure.records import RunRecord, RunStore
 from airlock.procedure.runner import Procedure
 from airlock.server import schemas
-from airlock.server.auth import CSRF_COOKIE, CSRF_FIELD, authenticated, form_fields
+from airlock.server.auth import CSRF_COOKIE, CSRF_FIELD, authenticated, directory, form_fields
 from airlock.server.runs import controllers_run, decode_signature, detail, find_run, readers, visible
 from airlock.server.session import reauthenticate
+from airlock.server.watch import watchers
+from airlock.watch.alerts import Watch
+from airlock.watch.incidents import Incidents
 
 router = APIRouter(tags=["console"])
 
@@ -46,6 +51,15 @@ def runs_page(request: Request, who: Principal = Depends(readers)) -> HTMLRespon
 def _run_page(request: Request, runs: RunStore, run: RunRecord, who: Principal, message: str = "", status_code: int = 200) -> HTMLResponse:
     return _page("run.html", status_code, who=who, run=detail(runs, run), message=message,
                  signs=who.role is Role.CONTROLLER_APPROVER, csrf=request.cookies.get(CSRF_COOKIE, ""), csrf_field=CSRF_FIELD)
+
+
+@router.get("/console/watch", response_class=HTMLResponse)
+def watch_page(request: Request, who: Principal = Depends(watchers)) -> HTMLResponse:
+    """Alerts (open ones first), incidents and the ledger's verification, read-only: changes go through the CLI,
+    where the actor signs with their key."""
+    store = directory(request).store
+    alerts = sorted(Watch(store).alerts(), key=lambda a: (a.state == "resolved", a.last_at.timestamp() * -1))
+    return _page("watch.html", who=who, alerts=alerts, incidents=Incidents(store).list(), ledger=Ledger(store).verify())
 
 
 @router.get("/console/runs/{run_id}", response_class=HTMLResponse)

@@ -21,7 +21,7 @@ from airlock.watch.incidents import Incidents
 
 router = APIRouter(tags=["watch"])
 
-_watchers = allow(Role.SECURITY_OFFICER, Role.AUDITOR)
+watchers = allow(Role.SECURITY_OFFICER, Role.AUDITOR)
 
 
 class AlertOut(BaseModel):
@@ -61,17 +61,17 @@ class LedgerVerificationOut(BaseModel):
 
 
 @router.get("/api/alerts")
-def list_alerts(request: Request, state: str | None = None, who: Principal = Depends(_watchers)) -> list[AlertOut]:
+def list_alerts(request: Request, state: str | None = None, who: Principal = Depends(watchers)) -> list[AlertOut]:
     return [AlertOut.model_validate(a) for a in Watch(directory(request).store).alerts(state)]
 
 
 @router.get("/api/incidents")
-def list_incidents(request: Request, who: Principal = Depends(_watchers)) -> list[IncidentOut]:
+def list_incidents(request: Request, who: Principal = Depends(watchers)) -> list[IncidentOut]:
     return [IncidentOut.model_validate(i) for i in Incidents(directory(request).store).list()]
 
 
 @router.get("/api/ledger/verify")
-def verify_ledger(request: Request, who: Principal = Depends(_watchers)) -> LedgerVerificationOut:
+def verify_ledger(request: Request, who: Principal = Depends(watchers)) -> LedgerVerificationOut:
     result = Ledger(directory(request).store).verify()
     first = result.first_problem
     return LedgerVerificationOut(ok=result.ok, entries=result.entries, checkpoints=result.checkpoints, anchor=result.anchor,
