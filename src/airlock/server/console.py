@@ -58,7 +58,8 @@ def watch_page(request: Request, who: Principal = Depends(watchers)) -> HTMLResp
     """Alerts (open ones first), incidents and the ledger's verification, read-only: changes go through the CLI,
     where the actor signs with their key."""
     store = directory(request).store
-    alerts = sorted(Watch(store).alerts(), key=lambda a: (a.state == "resolved", a.last_at.timestamp() * -1))
+    newest_first = sorted(Watch(store).alerts(), key=lambda a: a.last_at, reverse=True)
+    alerts = sorted(newest_first, key=lambda a: a.state == "resolved")  # stable: open ones first, each newest first
     return _page("watch.html", who=who, alerts=alerts, incidents=Incidents(store).list(), ledger=Ledger(store).verify())
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 
 from fastapi import APIRouter, Depends, Request
 
@@ -34,13 +35,18 @@ readers = allow(Role.CONTROLLER_APPROVER, Role.PROCESSOR_OPERATOR, Role.SECURITY
 _controller = allow(Role.CONTROLLER_APPROVER)
 
 
-def visible(request: Request, who: Principal) -> tuple[RunStore, list[RunRecord]]:
-    people = directory(request)
-    runs = RunStore(people.store)
+def _sees(request: Request, who: Principal) -> Callable[[RunRecord], bool]:
+    """Whether ``who`` may see a run: any run for the processor's staff, a run of one of their organisation's
+    registered mandates for a controller's approver."""
     if who.tenant is None:
-        return runs, runs.list()
-    digests = {m.digest for m in people.mandates(who.tenant)}
-    return runs, [r for r in runs.list() if r.mandate_digest in digests]
+        return lambda run: True
+    digests = {m.digest for m in directory(request).mandates(who.tenant)}
+    return lambda run: run.mandate_digest in digests
+
+
+def visible(request: Request, who: Principal) -> tuple[RunStore, list[RunRecord]]:
+    runs, sees = RunStore(directory(request).store), _sees(request, who)
+    return runs, [r for r in runs.list() if sees(r)]
 
 
 @router.get("/api/runs")
@@ -49,9 +55,11 @@ def list_runs(request: Request, who: Principal = Depends(readers)) -> list[schem
 
 
 def find_run(request: Request, run_id: str, who: Principal) -> tuple[RunStore, RunRecord]:
-    runs, seen = visible(request, who)
-    run = next((r for r in seen if r.id == run_id), None)
-    if run is None:
+    runs = RunStore(directory(request).store)
+    with runs.store.session() as session:
+        run = session.get(RunRecord, run_id)
+    # Another organisation's run answers as one that does not exist.
+    if run is None or not _sees(request, who)(run):
         raise NotFound(f"no run {run_id!r} visible to you; check the id")
     return runs, run
 
